@@ -1,0 +1,104 @@
+"""Strict YAML + dotted-override loading of frozen config dataclasses (OmegaConf).
+
+Every subpackage defines its own frozen dataclasses (validated in ``__post_init__`` with
+messages naming the field and value); this module only turns YAML files and ``key.sub=value``
+overrides into instances of them. Unknown keys and wrong types are errors that name the key
+and the file, because a silently ignored typo in a 4B-model run costs hours.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A config file or override is invalid; the message names the key and the source."""
+
+
+def _read_yaml(path: pathlib.Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: invalid YAML: {err}") from err
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    parent = _read_yaml((path.parent / base).resolve())
+    return _deep_merge(parent, data)
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _merge(schema: Any, layer: Any, source: str) -> Any:
+    try:
+        return OmegaConf.merge(schema, layer)
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", None) or "?"
+        raise ConfigError(f"{source}: key '{key}': {err.msg if hasattr(err, 'msg') else err}") from None
+
+
+def load(
+    cls: type[T],
+    path: str | pathlib.Path | None = None,
+    overrides: Sequence[str] = (),
+) -> T:
+    """Builds ``cls`` from defaults, then an optional YAML file, then ``key=value`` overrides.
+
+    A YAML file may name a ``base:`` file (relative to itself) whose values it extends.
+
+    Raises:
+        ConfigError: unknown key, wrong type, or a value rejected by a dataclass's validation;
+            the message names the key and the file (or "command line").
+    """
+    cfg = OmegaConf.structured(cls)
+    if path is not None:
+        path = pathlib.Path(path)
+        cfg = _merge(cfg, OmegaConf.create(_read_yaml(path)), str(path))
+    bad = [o for o in overrides if "=" not in o]
+    if bad:
+        raise ConfigError(f"command line: overrides must look like key.sub=value, got {bad}")
+    if overrides:
+        cfg = _merge(cfg, OmegaConf.from_dotlist(list(overrides)), "command line")
+    try:
+        return OmegaConf.to_object(cfg)
+    except (ValueError, TypeError) as err:
+        where = str(path) if path is not None else "defaults"
+        raise ConfigError(f"{where}: {err}") from err
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A plain, YAML/JSON-serialisable dict of a config dataclass (tuples become lists)."""
+
+    def convert(value: Any) -> Any:
+        if dataclasses.is_dataclass(value):
+            return {f.name: convert(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, (list, tuple)):
+            return [convert(v) for v in value]
+        if isinstance(value, dict):
+            return {k: convert(v) for k, v in value.items()}
+        return value
+
+    return convert(cfg)

@@ -1,0 +1,108 @@
+"""Attention through `jax.nn.dot_product_attention`, with a compact mask description.
+
+The mask is never passed around as a [B, T, S] array: `MaskInfo` holds the index of each query
+in the key sequence (causality), which keys are valid (padding), and optional segment ids
+(packed examples). Each implementation builds the boolean mask it needs, so the "chunked"
+implementation only ever materialises one [B, 1, C, S] block.
+
+Implementations (`ModelConfig.attention_impl`):
+  xla      XLA's fused einsum-softmax-einsum; memory O(T * S) per head.
+  cudnn    cuDNN fused attention (GPU, bf16/fp16): flash-style, memory O(T).
+  chunked  queries in blocks of `attention_chunk` under `jax.checkpoint`: memory
+           O(C * S), works on every backend, for long prefill and 16K-token training.
+  auto     cudnn on GPU for half-precision inputs, chunked when T exceeds the chunk, else xla.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+
+@struct.dataclass
+class MaskInfo:
+    """Which keys each query may see.
+
+    Attributes:
+        q_index: [B, T] int32, index of each query in the key sequence; key j is visible to
+            query t iff j <= q_index[b, t] (causality) and the conditions below hold.
+        kv_valid: [B, S] bool or None, False for padding keys.
+        q_segment: [B, T] int32 or None, packed-example id of each query.
+        kv_segment: [B, S] int32 or None; keys are visible only within the same segment.
+    """
+
+    q_index: jax.Array
+    kv_valid: jax.Array | None = None
+    q_segment: jax.Array | None = None
+    kv_segment: jax.Array | None = None
+
+    def block(self, num_keys: int) -> jax.Array:
+        """The boolean mask [B, 1, T, S] for these queries over `num_keys` keys."""
+        kv_index = jnp.arange(num_keys, dtype=jnp.int32)
+        mask = kv_index[None, None, :] <= self.q_index[:, :, None]
+        if self.kv_valid is not None:
+            mask &= self.kv_valid[:, None, :num_keys]
+        if self.q_segment is not None:
+            mask &= self.q_segment[:, :, None] == self.kv_segment[:, None, :num_keys]
+        return mask[:, None]
+
+    def query_slice(self, start: int | jax.Array, size: int) -> MaskInfo:
+        """The same description restricted to queries [start, start + size)."""
+
+        def cut(x: jax.Array | None) -> jax.Array | None:
+            return None if x is None else jax.lax.dynamic_slice_in_dim(x, start, size, axis=1)
+
+        return MaskInfo(cut(self.q_index), self.kv_valid, cut(self.q_segment), self.kv_segment)
+
+
+def resolve_impl(impl: str, dtype: jnp.dtype, num_queries: int, chunk: int) -> str:
+    """Picks the implementation for `impl="auto"` (see module docstring)."""
+    if impl != "auto":
+        return impl
+    if jax.default_backend() == "gpu" and dtype in (jnp.bfloat16, jnp.float16):
+        return "cudnn"
+    return "chunked" if num_queries > chunk else "xla"
+
+
+def attend(
+    q_BTNH: jax.Array, k_BSKH: jax.Array, v_BSKH: jax.Array, mask: MaskInfo, *,
+    impl: str = "auto", chunk: int = 1024,
+) -> jax.Array:
+    """Grouped-query attention; returns [B, T, N, H] in q's dtype."""
+    impl = resolve_impl(impl, q_BTNH.dtype, q_BTNH.shape[1], chunk)
+    if impl == "chunked" and q_BTNH.shape[1] > chunk:
+        return _chunked(q_BTNH, k_BSKH, v_BSKH, mask, chunk)
+    impl = "xla" if impl == "chunked" else impl
+    return jax.nn.dot_product_attention(
+        q_BTNH, k_BSKH, v_BSKH, mask=mask.block(k_BSKH.shape[1]), implementation=impl
+    )
+
+
+def _chunked(
+    q_BTNH: jax.Array, k_BSKH: jax.Array, v_BSKH: jax.Array, mask: MaskInfo, chunk: int
+) -> jax.Array:
+    """Query-blocked attention; each block is rematerialised in the backward pass."""
+    B, T, N, H = q_BTNH.shape
+    pad = (-T) % chunk
+    if pad:
+        q_BTNH = jnp.pad(q_BTNH, ((0, 0), (0, pad), (0, 0), (0, 0)))
+        mask = _pad_queries(mask, pad)
+    num_blocks = (T + pad) // chunk
+
+    @jax.checkpoint
+    def one_block(i: jax.Array) -> jax.Array:
+        q = jax.lax.dynamic_slice_in_dim(q_BTNH, i * chunk, chunk, axis=1)
+        m = mask.query_slice(i * chunk, chunk).block(k_BSKH.shape[1])
+        return jax.nn.dot_product_attention(q, k_BSKH, v_BSKH, mask=m, implementation="xla")
+
+    out = jax.lax.map(one_block, jnp.arange(num_blocks))  # [blocks, B, C, N, H]
+    out = jnp.moveaxis(out, 0, 1).reshape(B, num_blocks * chunk, N, H)
+    return out[:, :T]
+
+
+def _pad_queries(mask: MaskInfo, pad: int) -> MaskInfo:
+    def grow(x: jax.Array | None) -> jax.Array | None:
+        return None if x is None else jnp.pad(x, ((0, 0), (0, pad)), mode="edge")
+
+    return MaskInfo(grow(mask.q_index), mask.kv_valid, grow(mask.q_segment), mask.kv_segment)

@@ -1,0 +1,60 @@
+"""Where a problem set comes from and how its fields map onto :class:`records.Problem`.
+
+A frozen dataclass with only scalar fields so that ``jaxint.configlib.load`` can build it from
+YAML and ``key=value`` overrides (OmegaConf structured configs). Invalid values fail at
+construction, before any file is opened, with a message naming the field and the value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+_BAD_ROW_MODES = ("error", "skip")
+_KEY_FIELDS = ("id_key", "problem_key", "answer_key", "solution_key", "source_key")
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetConfig:
+    """A problem source and its field mapping.
+
+    Attributes:
+        path: A ``.jsonl``/``.json``/``.parquet`` file (optionally ``.gz`` for the JSON
+            kinds), a bundled short name (see ``jaxint.data.bundled.names()``), a local
+            Hugging Face dataset directory, or ``hf:ORG/NAME[:SPLIT]``.
+        id_key: Source field holding the id; rows without it get ``<stem>-<row index>``.
+        problem_key: Source field holding the problem text.
+        answer_key: Source field holding the short gold answer (numbers become strings).
+        solution_key: Source field holding the reference solution (may be absent or null).
+        source_key: Source field naming the data set; absent means the file's name.
+        require_solution: Treat a missing or empty solution as a bad row (InT needs one).
+        on_bad_row: ``"error"`` stops at the first bad row; ``"skip"`` counts it, optionally
+            writes it to a rejects file, and goes on.
+        limit: Keep only the first ``limit`` good rows (``None``: all).
+    """
+
+    path: str = "math500"
+    id_key: str = "id"
+    problem_key: str = "problem"
+    answer_key: str = "answer"
+    solution_key: str = "solution"
+    source_key: str = "source"
+    require_solution: bool = False
+    on_bad_row: str = "error"
+    limit: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.path, str) or not self.path.strip():
+            raise ValueError(f"DatasetConfig.path must be a non-empty string, got {self.path!r}")
+        for name in _KEY_FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"DatasetConfig.{name} must be a non-empty string, got {value!r}")
+        if self.on_bad_row not in _BAD_ROW_MODES:
+            raise ValueError(
+                f"DatasetConfig.on_bad_row must be one of {_BAD_ROW_MODES}, got {self.on_bad_row!r}"
+            )
+        if self.limit is not None and (isinstance(self.limit, bool) or self.limit < 1):
+            raise ValueError(f"DatasetConfig.limit must be None or >= 1, got {self.limit!r}")
+        keys = [getattr(self, name) for name in _KEY_FIELDS]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"DatasetConfig: the *_key fields must be distinct, got {keys!r}")

@@ -1,0 +1,466 @@
+"""A synthetic multi-step arithmetic task with an exact step checker.
+
+Problems are short word problems ("Start with 17. Add 25, then multiply by 3, then subtract
+12. What number do you get?"). The reference solution writes one computation per step in a
+fixed format, steps separated by blank lines, and ends with the boxed answer::
+
+    17 + 25 = 42
+
+    42 * 3 = 126
+
+    126 - 12 = 114
+
+    \\boxed{114}
+
+All values stay integers in ``[0, max_value)`` and divisions are exact, so a tiny
+character-level model can learn the task on a CPU. Because the right step at every position is
+known, :func:`check_attempt` finds the first wrong step of an attempt and writes the correct
+replacement: an oracle intervener, and the ground truth for measuring how well a model locates
+errors. :func:`corrupt` plants an error at a known step. Attempts are untrusted model output:
+steps are matched with bounded regular expressions on length-capped text, never evaluated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import re
+from collections.abc import Sequence
+
+from jaxint.data import records
+
+SOURCE = "synthetic"
+ALL_OPS = ("+", "-", "*", "/")
+_MAX_STEP_CHARS = 200  # longer "steps" are malformed; keeps regex work bounded
+_NUM = r"(\d{1,9})"
+_SP = r"[ \t]{0,8}"
+# re.ASCII: \d must not accept other scripts' digits, which int() would silently convert.
+_ARITH_RE = re.compile(rf"{_NUM}{_SP}([-+*/x×÷−]){_SP}{_NUM}{_SP}={_SP}{_NUM}", re.ASCII)
+_BOX_RE = re.compile(rf"\\boxed\{{{_SP}{_NUM}{_SP}\}}", re.ASCII)
+_OP_ALIASES = {"x": "*", "×": "*", "÷": "/", "−": "-"}
+_BLANK_LINE_RE = re.compile(r"\n[ \t]*\n")
+
+_OPENINGS = ("Start with {n}.", "Begin with the number {n}.", "Take the number {n}.")
+_OP_PHRASES = {
+    "+": ("add {b}", "increase it by {b}", "add {b} to it"),
+    "-": ("subtract {b}", "take away {b}", "decrease it by {b}"),
+    "*": ("multiply by {b}", "multiply it by {b}"),
+    "/": ("divide by {b}", "divide it by {b}"),
+}
+_QUESTIONS = ("What number do you get?", "What is the result?", "What number do you end with?")
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckResult:
+    """The verdict on an attempt.
+
+    Attributes:
+        correct: Every step is right and the attempt ends with the right boxed answer.
+        first_error: 1-based index of the first wrong step (a missing step counts at the
+            position where it should be), or ``None`` when correct.
+        error_kind: ``malformed``, ``wrong_start``, ``wrong_operation``, ``skipped_operation``,
+            ``wrong_operand``, ``wrong_arithmetic``, ``early_answer``, ``extra_operation``,
+            ``wrong_answer``, ``missing_step``, ``extra_step``; ``None`` when correct.
+        reason: A human-readable explanation ("" when correct).
+        replacement: The correct step for position ``first_error`` given the (correct) steps
+            before it; ``None`` when correct or when the right fix is to end the attempt there
+            (``extra_step`` after the boxed answer).
+        num_steps: Steps in the attempt.
+        expected_num_steps: Steps in the reference solution (operations + the boxed answer).
+    """
+
+    correct: bool
+    first_error: int | None
+    error_kind: str | None
+    reason: str
+    replacement: str | None
+    num_steps: int
+    expected_num_steps: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Corruption:
+    """A solution with one planted error: ``text``, its 1-based ``step`` and its ``kind``."""
+
+    text: str
+    step: int
+    kind: str
+
+
+# ----------------------------------------------------------------------------- generation
+
+
+def make_problems(
+    n: int,
+    *,
+    seed: int,
+    num_steps: int | tuple[int, int] = 3,
+    max_digits: int = 2,
+    max_factor: int = 9,
+    ops: Sequence[str] = ("+", "-", "*"),
+    max_value: int = 1000,
+) -> list[records.Problem]:
+    """``n`` problems; problem ``i`` depends only on ``(seed, i)`` and the knobs.
+
+    Args:
+        n: Number of problems.
+        seed: Seed; the same seed and knobs always give the same problems.
+        num_steps: Operations per problem, or an inclusive ``(low, high)`` range.
+        max_digits: Start values and +/- operands have at most this many digits.
+        max_factor: Largest multiplier/divisor (at least 2).
+        ops: Allowed operations, a subset of ``+ - * /`` (``/`` only where exact).
+        max_value: Every intermediate value lies in ``[0, max_value)``.
+    """
+    return [
+        make_problem(
+            i,
+            seed=seed,
+            num_steps=num_steps,
+            max_digits=max_digits,
+            max_factor=max_factor,
+            ops=ops,
+            max_value=max_value,
+        )
+        for i in range(n)
+    ]
+
+
+def make_problem(
+    index: int,
+    *,
+    seed: int,
+    num_steps: int | tuple[int, int] = 3,
+    max_digits: int = 2,
+    max_factor: int = 9,
+    ops: Sequence[str] = ("+", "-", "*"),
+    max_value: int = 1000,
+) -> records.Problem:
+    """Problem number ``index`` of the stream ``seed`` (see :func:`make_problems`)."""
+    _check_knobs(num_steps, max_digits, max_factor, ops, max_value)
+    # String seeds are hashed with SHA-512 by `random`, stable across Python versions.
+    rng = random.Random(f"jaxint.synthetic:{seed}:{index}")
+    low, high = (num_steps, num_steps) if isinstance(num_steps, int) else num_steps
+    steps = rng.randint(low, high)
+    for _ in range(100):  # a dead end (no op keeps the value in range) restarts the draw
+        start = rng.randint(1, min(10**max_digits - 1, max_value - 1))
+        chain = _draw_chain(rng, start, steps, max_digits, max_factor, tuple(ops), max_value)
+        if chain is not None:
+            return _to_problem(f"{SOURCE}-{seed}-{index}", rng, start, chain)
+    raise ValueError(f"no problem satisfies ops={tuple(ops)}, max_value={max_value}")
+
+
+def _check_knobs(
+    num_steps: int | tuple[int, int],
+    max_digits: int,
+    max_factor: int,
+    ops: Sequence[str],
+    max_value: int,
+) -> None:
+    low, high = (num_steps, num_steps) if isinstance(num_steps, int) else num_steps
+    if not 1 <= low <= high:
+        raise ValueError(f"num_steps must be >= 1 (or a range low <= high), got {num_steps!r}")
+    if max_digits < 1 or max_factor < 2 or max_value < 10:
+        raise ValueError(
+            f"need max_digits >= 1, max_factor >= 2, max_value >= 10; got "
+            f"{max_digits}, {max_factor}, {max_value}"
+        )
+    if not ops or not set(ops) <= set(ALL_OPS):
+        raise ValueError(f"ops must be a non-empty subset of {ALL_OPS}, got {tuple(ops)!r}")
+
+
+def _draw_chain(
+    rng: random.Random,
+    start: int,
+    steps: int,
+    max_digits: int,
+    max_factor: int,
+    ops: tuple[str, ...],
+    max_value: int,
+) -> list[tuple[str, int]] | None:
+    value, chain = start, []
+    for _ in range(steps):
+        choices = {op: _operand_range(op, value, max_digits, max_factor, max_value) for op in ops}
+        choices = {op: r for op, r in choices.items() if r}
+        if not choices:
+            return None
+        op = rng.choice(sorted(choices))
+        operand = rng.choice(choices[op])
+        chain.append((op, operand))
+        value = apply(value, op, operand)
+    return chain
+
+
+def _operand_range(
+    op: str, value: int, max_digits: int, max_factor: int, max_value: int
+) -> list[int] | range:
+    """Operands that keep the value in [0, max_value) and change it (so steps are distinct)."""
+    big = 10**max_digits - 1
+    if op == "+":
+        return range(1, min(big, max_value - 1 - value) + 1)
+    if op == "-":
+        return range(1, min(big, value) + 1)
+    if value == 0:
+        return range(0)  # 0 * b and 0 / b would repeat the value
+    if op == "*":
+        return range(2, min(max_factor, (max_value - 1) // value) + 1)
+    return [b for b in range(2, max_factor + 1) if value % b == 0]
+
+
+def apply(a: int, op: str, b: int) -> int:
+    """``a op b`` for the task's operations (``/`` is exact integer division)."""
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    return a // b
+
+
+def _to_problem(
+    pid: str, rng: random.Random, start: int, chain: list[tuple[str, int]]
+) -> records.Problem:
+    values = [start]
+    for op, operand in chain:
+        values.append(apply(values[-1], op, operand))
+    phrases = [rng.choice(_OP_PHRASES[op]).format(b=b) for op, b in chain]
+    text = " ".join(
+        [
+            rng.choice(_OPENINGS).format(n=start),
+            phrases[0][0].upper()
+            + phrases[0][1:]
+            + "".join(f", then {p}" for p in phrases[1:])
+            + ".",
+            rng.choice(_QUESTIONS),
+        ]
+    )
+    return records.Problem(
+        id=pid,
+        problem=text,
+        answer=str(values[-1]),
+        solution="\n\n".join(reference_steps(start, chain)),
+        source=SOURCE,
+        meta={"start": start, "ops": [[op, b] for op, b in chain], "values": values},
+    )
+
+
+def format_step(a: int, op: str, b: int, c: int) -> str:
+    """The canonical text of one computation, e.g. ``17 + 25 = 42``."""
+    return f"{a} {op} {b} = {c}"
+
+
+def format_answer(value: int) -> str:
+    """The canonical final step, e.g. ``\\boxed{114}``."""
+    return f"\\boxed{{{value}}}"
+
+
+def reference_steps(start: int, chain: Sequence[Sequence[object]]) -> list[str]:
+    """The canonical solution steps: one computation per operation, then the boxed answer."""
+    steps, value = [], start
+    for op, operand in chain:
+        new = apply(value, str(op), int(operand))
+        steps.append(format_step(value, str(op), int(operand), new))
+        value = new
+    return [*steps, format_answer(value)]
+
+
+# ----------------------------------------------------------------------------- checking
+
+
+def split_steps(text: str) -> list[str]:
+    """Steps of an attempt: pieces between blank lines, stripped, empty pieces dropped."""
+    pieces = _BLANK_LINE_RE.split(text.replace("\r\n", "\n"))
+    return [piece.strip() for piece in pieces if piece.strip()]
+
+
+def parse_step(step: str) -> tuple[int, str, int, int] | None:
+    """``(a, op, b, c)`` from a computation step like ``17 + 25 = 42``, else ``None``."""
+    if len(step) > _MAX_STEP_CHARS:
+        return None
+    match = _ARITH_RE.fullmatch(step.strip())
+    if match is None:
+        return None
+    a, op, b, c = match.groups()
+    return int(a), _OP_ALIASES.get(op, op), int(b), int(c)
+
+
+def parse_answer(step: str) -> int | None:
+    """The value of a final step like ``\\boxed{114}``, else ``None``."""
+    if len(step) > _MAX_STEP_CHARS:
+        return None
+    match = _BOX_RE.fullmatch(step.strip())
+    return None if match is None else int(match.group(1))
+
+
+def check_attempt(problem: records.Problem, attempt_text: str) -> CheckResult:
+    """Checks an attempt's text, split into steps on blank lines (see :func:`split_steps`)."""
+    return check_steps(problem, split_steps(attempt_text))
+
+
+def check_steps(problem: records.Problem, steps: Sequence[str]) -> CheckResult:
+    """Finds the first wrong step of an attempt given as a list of steps.
+
+    Callers with their own step splitter pass its pieces here, so step indices agree with the
+    splitter's numbering.
+
+    Raises:
+        ValueError: ``problem`` is not a synthetic problem (its ``meta`` lacks the operations).
+    """
+    start, chain = _task(problem)
+    expected = reference_steps(start, chain)
+    values = [start]
+    for op, operand in chain:
+        values.append(apply(values[-1], op, operand))
+
+    def verdict(index: int, kind: str | None, reason: str, fix: str | None) -> CheckResult:
+        return CheckResult(
+            kind is None,
+            None if kind is None else index,
+            kind,
+            reason,
+            fix,
+            len(steps),
+            len(expected),
+        )
+
+    for index, step in enumerate(steps, start=1):
+        if index > len(expected):
+            return verdict(index, "extra_step", "step after the boxed answer", None)
+        if index <= len(chain):
+            error = _arith_error(step, values[index - 1], chain, index)
+        else:
+            error = _answer_error(step, values[-1])
+        if error is not None:
+            return verdict(index, error[0], error[1], expected[index - 1])
+    if len(steps) < len(expected):
+        index = len(steps) + 1
+        return verdict(index, "missing_step", "the attempt stops early", expected[index - 1])
+    return verdict(0, None, "", None)
+
+
+def _task(problem: records.Problem) -> tuple[int, list[tuple[str, int]]]:
+    try:
+        start = int(problem.meta["start"])
+        chain = [(str(op), int(b)) for op, b in problem.meta["ops"]]
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"problem {problem.id!r} has no synthetic task in its meta") from None
+    return start, chain
+
+
+def _arith_error(
+    step: str, a: int, chain: Sequence[tuple[str, int]], index: int
+) -> tuple[str, str] | None:
+    op, b = chain[index - 1]
+    parsed = parse_step(step)
+    if parsed is None:
+        if parse_answer(step) is not None:
+            return "early_answer", "boxed answer before all operations were done"
+        return "malformed", "not a computation of the form 'a op b = c'"
+    got_a, got_op, got_b, got_c = parsed
+    if got_a != a:
+        return "wrong_start", f"starts from {got_a}, but the current value is {a}"
+    if (got_op, got_b) != (op, b) and index < len(chain) and (got_op, got_b) == chain[index]:
+        return "skipped_operation", f"skips '{op} {b}'"
+    if got_op != op:
+        return "wrong_operation", f"uses {got_op!r} where the problem says {op!r}"
+    if got_b != b:
+        return "wrong_operand", f"uses {got_b} where the problem says {b}"
+    if got_c != apply(a, op, b):
+        return "wrong_arithmetic", f"{a} {op} {b} is {apply(a, op, b)}, not {got_c}"
+    return None
+
+
+def _answer_error(step: str, final: int) -> tuple[str, str] | None:
+    value = parse_answer(step)
+    if value is None:
+        if parse_step(step) is not None:
+            return "extra_operation", "a computation after the last operation"
+        return "malformed", "expected the boxed final answer"
+    if value != final:
+        return "wrong_answer", f"boxed {value}, but the result is {final}"
+    return None
+
+
+# ----------------------------------------------------------------------------- corruption
+
+_ARITH_KINDS = ("arithmetic", "operand", "operation", "skip", "extra", "malformed")
+_ANSWER_KINDS = ("answer", "skip", "extra", "malformed")
+_GARBAGE = (
+    "Let me think about this.",
+    "{a} {op} {b} is about {c}",
+    "So we get {c} or so",
+    "The next number is {c}.",
+)
+
+
+def corrupt(
+    solution: str, rng: random.Random, *, step: int | None = None, kind: str | None = None
+) -> Corruption:
+    """Plants one error in a canonical solution at a chosen or random step.
+
+    Steps before ``step`` are untouched, so :func:`check_attempt` must report exactly ``step``.
+
+    Args:
+        solution: A canonical solution (computations, then the boxed answer).
+        rng: Source of randomness (``random.Random``).
+        step: 1-based step to corrupt; random in ``1..N+1`` if ``None`` (N operations).
+            ``N+2`` is allowed with ``kind="extra"`` (a step after the boxed answer).
+        kind: For a computation: ``arithmetic``, ``operand``, ``operation``, ``skip``,
+            ``extra`` or ``malformed``; for the boxed answer: ``answer``, ``skip``, ``extra``
+            or ``malformed``. Random among those if ``None``.
+    """
+    steps = split_steps(solution)
+    parsed = [parse_step(s) for s in steps[:-1]]
+    if not steps or any(p is None for p in parsed) or parse_answer(steps[-1]) is None:
+        raise ValueError("corrupt() needs a canonical solution: computations then \\boxed{N}")
+    n_ops = len(parsed)
+    step = rng.randint(1, n_ops + 1) if step is None else step
+    allowed = _ARITH_KINDS if step <= n_ops else _ANSWER_KINDS
+    if step == n_ops + 2:
+        allowed = ("extra",)
+    kind = rng.choice(allowed) if kind is None else kind
+    if not 1 <= step <= n_ops + 2 or kind not in allowed:
+        raise ValueError(f"cannot plant kind={kind!r} at step={step} of {n_ops + 1} steps")
+    final = parse_answer(steps[-1])
+    current = parsed[step - 1] if step <= n_ops else (final, "+", 0, final)
+    new = _corrupted_steps(steps, step, kind, current, rng)
+    return Corruption("\n\n".join(new), step, kind)
+
+
+def _corrupted_steps(
+    steps: list[str], step: int, kind: str, current: tuple[int, str, int, int], rng: random.Random
+) -> list[str]:
+    a, op, b, c = current
+    i = step - 1
+    if kind == "skip":
+        return steps[:i] + steps[i + 1 :]
+    if kind == "extra":
+        # A computation that cannot be the expected one: its operand differs from b for "+".
+        e = rng.choice([x for x in range(1, 10) if not (op == "+" and x == b)])
+        return [*steps[:i], format_step(a, "+", e, a + e), *steps[i:]]
+    if kind == "malformed":
+        return [*steps[:i], rng.choice(_GARBAGE).format(a=a, op=op, b=b, c=c), *steps[i + 1 :]]
+    if kind == "answer":
+        return [*steps[:i], format_answer(_nudge(c, rng)), *steps[i + 1 :]]
+    if kind == "arithmetic":
+        replaced = format_step(a, op, b, _nudge(c, rng))
+    elif kind == "operand":
+        new_b = _nudge(b, rng, low=1)
+        replaced = format_step(a, op, new_b, _result_or(a, op, new_b, c))
+    else:  # operation
+        new_op = rng.choice([o for o in ALL_OPS if o != op])
+        replaced = format_step(a, new_op, b, _result_or(a, new_op, b, c))
+    return [*steps[:i], replaced, *steps[i + 1 :]]
+
+
+def _nudge(value: int, rng: random.Random, *, low: int = 0) -> int:
+    """A different integer near ``value``, at least ``low``."""
+    options = [value + d for d in range(-9, 10) if d != 0 and value + d >= low]
+    return rng.choice(options)
+
+
+def _result_or(a: int, op: str, b: int, fallback: int) -> int:
+    """``a op b`` when it is a valid task result (non-negative, exact), else ``fallback``."""
+    if (op == "-" and b > a) or (op == "/" and (b == 0 or a % b)):
+        return fallback
+    return apply(a, op, b)

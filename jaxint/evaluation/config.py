@@ -1,0 +1,44 @@
+"""Evaluation settings (frozen, validated); defaults from the InT paper (T=0.7, top-p 0.8,
+top-k 20; the paper uses 128 samples per problem at 16K tokens)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """What to evaluate on and how.
+
+    Attributes:
+        dataset: a bundled name (imo-answerbench, math500, aime24, ...) or a file path.
+        n: samples per problem; ks: the k of the pass@k columns (each <= n).
+        limit: evaluate only the first `limit` problems (smoke runs).
+        shard_size: problems per resumable shard.
+    """
+
+    dataset: str = "imo-answerbench"
+    n: int = 128
+    ks: tuple[int, ...] = (1, 8, 32, 128)
+    max_new_tokens: int = 16384
+    temperature: float = 0.7
+    top_k: int = 20
+    top_p: float = 0.8
+    max_batch_slots: int = 256
+    chunk_steps: int = 64
+    limit: Optional[int] = None
+    shard_size: int = 16
+    seed: int = 0
+    verify_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError(f"eval.n must be >= 1, got {self.n}")
+        bad = [k for k in self.ks if k < 1 or k > self.n]
+        if bad:
+            raise ValueError(f"eval.ks must lie in [1, eval.n={self.n}], got {list(self.ks)}")
+        if self.shard_size < 1:
+            raise ValueError(f"eval.shard_size must be >= 1, got {self.shard_size}")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"eval.limit must be >= 1, got {self.limit}")

@@ -1,0 +1,92 @@
+"""`jaxint eval`: sample n completions per problem, score them, report pass@k."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from collections.abc import Sequence
+from typing import Any
+
+from jax.sharding import Mesh
+
+from jaxint import rundir, verify
+from jaxint.data import records
+from jaxint.evaluation import config as config_lib
+from jaxint.evaluation import passk
+from jaxint.models import decoder
+from jaxint.sampling import api as sampling_api
+from jaxint.sampling import config as sampling_config
+from jaxint.sampling import engine as engine_lib
+from jaxint.train import rollouts
+
+
+def sampler_config(cfg: config_lib.EvalConfig, tokenizer: Any) -> sampling_config.SamplingConfig:
+    return sampling_config.SamplingConfig(
+        max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k,
+        top_p=cfg.top_p, n=cfg.n, stop_token_ids=tuple(sampling_api.end_of_turn_ids(tokenizer)),
+        max_batch_slots=cfg.max_batch_slots, chunk_steps=cfg.chunk_steps,
+    )
+
+
+def _shard_records(
+    engine: engine_lib.Engine, params, tokenizer, problems: Sequence[records.Problem],
+    cfg: config_lib.EvalConfig, shard: int, progress: bool,
+) -> list[dict[str, Any]]:
+    prompts, samples = rollouts.sample(engine, params, tokenizer, problems,
+                                       seed=cfg.seed * 1_000_003 + shard, progress=progress)
+    ro = rollouts.score(problems, prompts, samples, timeout_s=cfg.verify_timeout_s)
+    out = []
+    for p, group, rewards, reasons in zip(problems, samples, ro.rewards, ro.reasons):
+        out.append({
+            "problem_id": p.id, "answer": p.answer, "n": len(group),
+            "num_correct": int(rewards.sum()), "rewards": rewards.astype(int).tolist(),
+            "reasons": reasons, "lengths": [len(s.tokens) for s in group],
+            "completions": [s.text for s in group],
+        })
+    return out
+
+
+def summarize(results: list[dict[str, Any]], ks: Sequence[int]) -> dict[str, Any]:
+    counts = [(r["n"], r["num_correct"]) for r in results]
+    summary = {"problems": len(results),
+               "pass@1": passk.mean_pass_at_k(counts, 1) if counts else 0.0,
+               "solved": sum(1 for _, c in counts if c > 0)}
+    for k in ks:
+        summary[f"pass@{k}"] = passk.mean_pass_at_k(counts, k)
+    return summary
+
+
+def evaluate(
+    model: decoder.Decoder, tokenizer: Any, problems: Sequence[records.Problem],
+    cfg: config_lib.EvalConfig, out_dir: str | pathlib.Path, *, mesh: Mesh | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Evaluates shard by shard into `out_dir` (resumable); returns the summary.
+
+    Per-problem results go to `out_dir/results-*.jsonl`, the summary to `summary.json`.
+    pass@1 is the mean reward over all samples (= the unbiased pass@1).
+    """
+    out = pathlib.Path(out_dir)
+    problems = list(problems)[: cfg.limit] if cfg.limit else list(problems)
+    shards = rundir.Shards(out, "results")
+    graphdef, params = sampling_api.sampling_params(model)
+    engine = engine_lib.Engine(graphdef, model.config, sampler_config(cfg, tokenizer),
+                               mesh=mesh, tokenizer=tokenizer)
+    for k, chunk in enumerate(rundir.chunks(problems, cfg.shard_size)):
+        if not shards.done(k):
+            shards.write(k, _shard_records(engine, params, tokenizer, chunk, cfg, k, progress))
+    results = list(shards.read())
+    summary = {"dataset": cfg.dataset, "n": cfg.n, **summarize(results, cfg.ks)}
+    if rundir.is_writer():
+        rundir.atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
+    return summary
+
+
+def table(summary: dict[str, Any]) -> str:
+    """A one-row Markdown table of a summary."""
+    cols = [k for k in summary if k.startswith("pass@")]
+    head = "| dataset | problems | solved | " + " | ".join(cols) + " |"
+    sep = "|---" * (3 + len(cols)) + "|"
+    row = (f"| {summary.get('dataset', '')} | {summary['problems']} | {summary['solved']} | "
+           + " | ".join(f"{100 * summary[c]:.2f}" for c in cols) + " |")
+    return "\n".join([head, sep, row])

@@ -1,0 +1,320 @@
+"""The slot-refilling engine: a fixed set of batch slots fed from a queue of samples.
+
+Decode runs in chunks of `chunk_steps` device steps. Between chunks the host collects the
+new tokens, ends samples (stop strings, budget), and prefills waiting prompts into the freed
+slots, so a few 16K-token rollouts never leave the other slots idle. Every compiled shape is
+bucketed (prompt length, prompt rows, visible cache length) so compiles stay bounded.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.sharding import Mesh
+from tqdm import tqdm
+
+from jaxint.models import config as model_config
+from jaxint.sampling import config as config_lib
+from jaxint.sampling import results
+from jaxint.sampling import state as state_lib
+from jaxint.sampling import steps
+from jaxint.sampling import stops as stops_lib
+
+MIN_PROMPT_BUCKET = 16
+MIN_KV_BUCKET = 128
+
+
+def next_pow2(x: int, minimum: int = 1) -> int:
+    return max(minimum, 1 << max(0, math.ceil(math.log2(max(1, x)))))
+
+
+@dataclasses.dataclass
+class _Slot:
+    """Host-side record of the sample occupying a slot."""
+
+    prompt: int
+    sample: int
+    prompt_len: int
+    tokens: list[int] = dataclasses.field(default_factory=list)
+    logprobs: list[float] = dataclasses.field(default_factory=list)
+    checked: int = 0
+
+
+def _to_host(tree: Any) -> Any:
+    """Fetches small result arrays in one transfer (gathered across hosts when needed)."""
+    leaves = jax.tree.leaves(tree)
+    if all(x.is_fully_addressable for x in leaves):
+        return jax.device_get(tree)
+    from jax.experimental import multihost_utils
+
+    return jax.tree.map(lambda x: np.asarray(multihost_utils.process_allgather(x, tiled=True)), tree)
+
+
+class Engine:
+    """Generates n samples for each prompt with a fixed number of slots.
+
+    Args:
+        graphdef: the model's NNX graph definition (static).
+        model_cfg: the model's config (cache shapes).
+        cfg: sampling settings.
+        mesh: the mesh the parameters live on (None: single device).
+        tokenizer: needed for stop strings and `Sample.text`.
+    """
+
+    def __init__(
+        self, graphdef: nnx.GraphDef, model_cfg: model_config.ModelConfig,
+        cfg: config_lib.SamplingConfig, *, mesh: Mesh | None = None, tokenizer: Any = None,
+    ):
+        if cfg.stop_strings and tokenizer is None:
+            raise ValueError("sampling.stop_strings needs a tokenizer")
+        self.graphdef = graphdef
+        self.model_cfg = model_cfg
+        self.cfg = cfg
+        self.mesh = mesh
+        self.tokenizer = tokenizer
+        self.matcher = stops_lib.StopMatcher(tokenizer, cfg.stop_strings) if cfg.stop_strings else None
+        self.selection = steps.Selection(cfg.temperature, cfg.top_k, cfg.top_p, tuple(cfg.stop_token_ids))
+        self.cache_dtype = str(state_lib.cache_dtype(model_cfg, cfg.cache_dtype))
+        self.stats: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ public
+    def run(
+        self, params: nnx.State, prompts: Sequence[Sequence[int]], *, seed: int,
+        progress: bool = True, desc: str = "sampling",
+    ) -> list[list[results.Sample]]:
+        """Samples `cfg.n` continuations of every prompt; results[i][j] is prompt i, sample j."""
+        prompts = self._validate(prompts)
+        if not prompts:
+            return []
+        n = self.cfg.n
+        total = len(prompts) * n
+        slots = self._num_slots(total)
+        max_len = max(len(p) for p in prompts)
+        cache_len = self._cache_len(max_len)
+        keys = self._sample_keys(seed, len(prompts), n)
+        with self._mesh_context():
+            state = steps.allocate(
+                self.model_cfg, slots, cache_len, self.cfg.chunk_steps, self.cache_dtype
+            )
+            run = _Run(self, params, prompts, keys, slots, cache_len, state)
+            bar = tqdm(total=total, desc=desc, disable=not progress, unit="sample", leave=False)
+            try:
+                out = run.loop(bar)
+            finally:
+                bar.close()
+        self.stats = run.stats()
+        return out
+
+    # ------------------------------------------------------------------ helpers
+    def _validate(self, prompts: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        out = []
+        limit = self.cfg.max_prompt_tokens
+        V = self.model_cfg.vocab_size
+        for i, p in enumerate(prompts):
+            arr = np.asarray(p, dtype=np.int64).reshape(-1)
+            if arr.size == 0:
+                raise ValueError(f"prompt {i} is empty")
+            if arr.min() < 0 or arr.max() >= V:
+                raise ValueError(f"prompt {i} has token ids outside [0, {V})")
+            if limit is not None and arr.size > limit:
+                raise ValueError(f"prompt {i} has {arr.size} tokens > max_prompt_tokens={limit}")
+            out.append(arr.astype(np.int32))
+        return out
+
+    def _batch_multiple(self) -> int:
+        if self.mesh is None:
+            return 1
+        sizes = dict(zip(self.mesh.axis_names, self.mesh.axis_sizes))
+        return sizes.get("data", 1) * sizes.get("fsdp", 1)
+
+    def _num_slots(self, total: int) -> int:
+        slots = min(self.cfg.max_batch_slots, total)
+        m = self._batch_multiple()
+        return int(math.ceil(slots / m) * m)
+
+    def _cache_len(self, max_prompt: int) -> int:
+        need = max(next_pow2(max_prompt, MIN_PROMPT_BUCKET), max_prompt + self.cfg.max_new_tokens)
+        return int(math.ceil(need / 64) * 64)
+
+    def _sample_keys(self, seed: int, num_prompts: int, n: int) -> np.ndarray:
+        """[prompts, n, 2] raw keys: fold_in(fold_in(key(seed), prompt), sample)."""
+        base = jax.random.key(seed)
+        p = jnp.repeat(jnp.arange(num_prompts), n)
+        j = jnp.tile(jnp.arange(n), num_prompts)
+        keys = jax.vmap(lambda a, b: jax.random.fold_in(jax.random.fold_in(base, a), b))(p, j)
+        return np.asarray(jax.random.key_data(keys)).reshape(num_prompts, n, 2)
+
+    def _mesh_context(self):
+        if self.mesh is None:
+            import contextlib
+
+            return contextlib.nullcontext()
+        return jax.set_mesh(self.mesh)
+
+    def kv_bucket(self, need: int, cache_len: int) -> int:
+        return min(cache_len, next_pow2(need, MIN_KV_BUCKET))
+
+
+class _Run:
+    """One `Engine.run`: the queue, the slots, and the chunk loop."""
+
+    def __init__(self, engine: Engine, params, prompts, keys, slots, cache_len, state):
+        self.e = engine
+        self.params = params
+        self.prompts = prompts
+        self.keys = keys
+        self.num_slots = slots
+        self.cache_len = cache_len
+        self.state = state
+        self.queue = collections.deque((p, j) for p in range(len(prompts)) for j in range(engine.cfg.n))
+        self.slots: list[_Slot | None] = [None] * slots
+        self.out: list[list[results.Sample | None]] = [[None] * engine.cfg.n for _ in prompts]
+        self.tokens_out = 0
+        self.t0 = time.perf_counter()
+        self.prefill_s = 0.0
+        self.decode_s = 0.0
+        self.chunks = 0
+
+    def loop(self, bar: tqdm) -> list[list[results.Sample]]:
+        refill = self.e.cfg.refill
+        while self.queue or self._busy():
+            free = [i for i, s in enumerate(self.slots) if s is None]
+            if self.queue and free and (refill or len(free) == self.num_slots):
+                self._fill(free, bar)
+                if refill and self.queue and any(s is None for s in self.slots):
+                    continue  # samples that ended at their first token freed slots again
+            if self._busy():
+                self._decode(bar)
+        return self.out  # type: ignore[return-value]
+
+    def _busy(self) -> bool:
+        return any(s is not None for s in self.slots)
+
+    # -------------------------------------------------------------- prefill
+    def _fill(self, free: list[int], bar: tqdm) -> None:
+        """Assigns queued samples to free slots and prefills their prompts."""
+        by_prompt: dict[int, list[tuple[int, int]]] = collections.OrderedDict()
+        while free and self.queue:
+            p, j = self.queue.popleft()
+            by_prompt.setdefault(p, []).append((j, free.pop(0)))
+        groups: dict[int, list[int]] = collections.defaultdict(list)
+        for p in by_prompt:
+            groups[next_pow2(len(self.prompts[p]), MIN_PROMPT_BUCKET)].append(p)
+        for bucket, plist in sorted(groups.items()):
+            rows = max(1, self.e.cfg.prefill_tokens // bucket)
+            for k in range(0, len(plist), rows):
+                self._prefill_call(bucket, plist[k : k + rows], by_prompt, bar)
+
+    def _prefill_call(self, bucket: int, plist: list[int], assigned: dict, bar: tqdm) -> None:
+        n = self.e.cfg.n
+        b = next_pow2(len(plist))
+        tokens = np.zeros((b, bucket), np.int32)
+        lens = np.ones((b,), np.int32)
+        dest = np.full((b, n), self.num_slots, np.int32)
+        keys = np.zeros((b, n, 2), np.uint32)
+        budgets = np.full((b,), self.e.cfg.max_new_tokens, np.int32)
+        for r, p in enumerate(plist):
+            prompt = self.prompts[p]
+            tokens[r, : len(prompt)] = prompt
+            lens[r] = len(prompt)
+            for j, slot in assigned[p]:
+                dest[r, j] = slot
+                keys[r, j] = self.keys[p, j]
+                self.slots[slot] = _Slot(p, j, len(prompt))
+        t = time.perf_counter()
+        self.state, first, logprob = steps.prefill(
+            self.e.graphdef, self.e.selection, self.params, self.state,
+            tokens, lens, dest, keys, budgets,
+        )
+        first, logprob = _to_host((first, logprob))
+        self.prefill_s += time.perf_counter() - t
+        done = np.zeros(self.num_slots, bool)
+        for r, p in enumerate(plist):
+            for j, slot in assigned[p]:
+                self._append(slot, [int(first[r, j])], [float(logprob[r, j])])
+                done[slot] = self._maybe_finish(slot, device_active=None, bar=bar)
+        self._release(done)
+
+    # -------------------------------------------------------------- decode
+    def _decode(self, bar: tqdm) -> None:
+        busy = [i for i, s in enumerate(self.slots) if s is not None]
+        need = max(self.slots[i].prompt_len + len(self.slots[i].tokens) for i in busy)
+        kv_len = self.e.kv_bucket(need + self.e.cfg.chunk_steps, self.cache_len)
+        t = time.perf_counter()
+        self.state = steps.decode_chunk(
+            self.e.graphdef, self.e.selection, kv_len, self.params, self.state
+        )
+        out_tokens, out_logprobs, count, active = _to_host((
+            self.state.out_tokens, self.state.out_logprobs, self.state.out_count, self.state.active
+        ))
+        self.decode_s += time.perf_counter() - t
+        self.chunks += 1
+        done = np.zeros(self.num_slots, bool)
+        for i in busy:
+            c = int(count[i])
+            self._append(i, out_tokens[i, :c].tolist(), out_logprobs[i, :c].tolist())
+            done[i] = self._maybe_finish(i, device_active=bool(active[i]), bar=bar)
+        self._release(done & active)
+
+    # -------------------------------------------------------------- bookkeeping
+    def _append(self, slot: int, tokens: list[int], logprobs: list[float]) -> None:
+        s = self.slots[slot]
+        s.tokens.extend(tokens)
+        s.logprobs.extend(logprobs)
+        self.tokens_out += len(tokens)
+
+    def _maybe_finish(self, slot: int, *, device_active: bool | None, bar: tqdm) -> bool:
+        """Ends the slot's sample if a stop token, stop string or the budget ended it."""
+        s = self.slots[slot]
+        cfg = self.e.cfg
+        stop: int | str | None = None
+        reason = None
+        if self.e.matcher is not None:
+            cut = self.e.matcher.find(s.tokens, s.checked)
+            s.checked = len(s.tokens)
+            if cut is not None:
+                del s.tokens[cut:], s.logprobs[cut:]
+                reason = "stop"
+        if reason is None and s.tokens and s.tokens[-1] in cfg.stop_token_ids:
+            reason, stop = "stop", s.tokens[-1]
+        if reason is None and len(s.tokens) >= cfg.max_new_tokens:
+            reason = "length"
+        if reason is None:
+            if device_active is False:
+                raise RuntimeError(f"slot {slot}: device ended a sample the host did not")
+            return False
+        text = None
+        if self.e.tokenizer is not None:
+            text = self.e.tokenizer.decode(s.tokens, skip_special_tokens=True)
+            if self.e.matcher is not None:
+                text, hit = self.e.matcher.cut_text(text)
+                stop = hit if hit is not None else stop
+        self.out[s.prompt][s.sample] = results.Sample(
+            s.prompt, s.sample, np.asarray(s.tokens, np.int32),
+            np.asarray(s.logprobs, np.float32), reason, stop, text,
+        )
+        self.slots[slot] = None
+        bar.update(1)
+        bar.set_postfix(tok_s=f"{self.tokens_out / (time.perf_counter() - self.t0):.0f}")
+        return True
+
+    def _release(self, mask: np.ndarray) -> None:
+        if mask.any():
+            self.state = steps.release(self.state, mask)
+
+    def stats(self) -> dict[str, float]:
+        wall = time.perf_counter() - self.t0
+        return {
+            "wall_s": wall, "prefill_s": self.prefill_s, "decode_s": self.decode_s,
+            "tokens": float(self.tokens_out), "tokens_per_s": self.tokens_out / max(wall, 1e-9),
+            "chunks": float(self.chunks), "slots": float(self.num_slots),
+        }

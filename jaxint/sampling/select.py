@@ -1,0 +1,58 @@
+"""Choosing the next token: greedy, temperature, top-k and top-p, in that order (as HF and
+vLLM apply them), plus the chosen token's log-probability under the untempered model."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def nucleus_keep(sorted_logits_BK: jax.Array, top_p: float) -> jax.Array:
+    """[B, K] bool: which of descending-sorted logits survive top-p.
+
+    A token is kept while the probability mass strictly before it is below `top_p`, so the
+    most likely token always survives (HF's `TopPLogitsWarper` rule, written descending).
+    """
+    probs = jax.nn.softmax(sorted_logits_BK, axis=-1)
+    mass_before = jnp.cumsum(probs, axis=-1) - probs
+    return mass_before < top_p
+
+
+def candidates(
+    logits_BV: jax.Array, *, temperature: float, top_k: int, top_p: float
+) -> tuple[jax.Array, jax.Array]:
+    """The allowed tokens and their tempered logits, most likely first.
+
+    Returns:
+        (logits [B, K'], token ids [B, K']) with disallowed entries at -inf; K' = top_k,
+        or V when top_k is 0 (a full sort: avoid on 150K vocabularies when speed matters).
+    """
+    scaled = logits_BV.astype(jnp.float32) / temperature
+    if top_k and top_k < logits_BV.shape[-1]:
+        values, ids = jax.lax.top_k(scaled, top_k)
+    else:
+        ids = jnp.argsort(-scaled, axis=-1)
+        values = jnp.take_along_axis(scaled, ids, axis=-1)
+    if top_p < 1.0:
+        values = jnp.where(nucleus_keep(values, top_p), values, -jnp.inf)
+    return values, ids
+
+
+def select(
+    logits_BV: jax.Array, keys_B: jax.Array, *, temperature: float, top_k: int, top_p: float
+) -> tuple[jax.Array, jax.Array]:
+    """Next tokens [B] int32 and their log-probabilities [B] under the untempered model.
+
+    Args:
+        logits_BV: model logits for the next position.
+        keys_B: one PRNG key per row, so a row's draw does not depend on its batch-mates.
+    """
+    logits_BV = logits_BV.astype(jnp.float32)
+    if temperature == 0:
+        tokens = jnp.argmax(logits_BV, axis=-1).astype(jnp.int32)
+    else:
+        values, ids = candidates(logits_BV, temperature=temperature, top_k=top_k, top_p=top_p)
+        choice = jax.vmap(jax.random.categorical)(keys_B, values)
+        tokens = jnp.take_along_axis(ids, choice[:, None], axis=-1)[:, 0].astype(jnp.int32)
+    logprobs = jax.nn.log_softmax(logits_BV, axis=-1)
+    return tokens, jnp.take_along_axis(logprobs, tokens[:, None], axis=-1)[:, 0]

@@ -1,0 +1,79 @@
+"""The sampler's device state: KV cache plus per-slot bookkeeping, one pytree."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from jaxint.models import config as model_config
+from jaxint.parallel import rules
+
+CACHE_AXES = ("cache_layers", "cache_batch", "cache_seq", "cache_kv_heads", "cache_head_dim")
+SLOT_AXES = ("cache_batch",)
+
+
+@struct.dataclass
+class DecodeState:
+    """Everything that lives on device between engine chunks.
+
+    Attributes:
+        cache_k, cache_v: [L, B, S, K, H]; slot b's tokens at indices 0..lengths[b]-1.
+        tokens: [B] int32, the last sampled token of each slot (not yet in the cache).
+        lengths: [B] int32, tokens in the cache (prompt + generated - 1).
+        generated: [B] int32, tokens sampled so far for the slot's sample.
+        budget: [B] int32, the slot's max_new_tokens.
+        active: [B] bool, the slot is still generating.
+        stopped: [B] bool, the slot ended on a stop token (else by length).
+        keys: [B, 2] uint32, the slot's sample key; step t draws with fold_in(key, t), so a
+            sample depends on (seed, prompt, sample index) only, never on scheduling.
+        out_tokens, out_logprobs: [B, C] this chunk's tokens and untempered log-probs.
+        out_count: [B] int32, valid entries of this chunk's outputs per slot.
+    """
+
+    cache_k: jax.Array
+    cache_v: jax.Array
+    tokens: jax.Array
+    lengths: jax.Array
+    generated: jax.Array
+    budget: jax.Array
+    active: jax.Array
+    stopped: jax.Array
+    keys: jax.Array
+    out_tokens: jax.Array
+    out_logprobs: jax.Array
+    out_count: jax.Array
+
+
+def cache_dtype(cfg: model_config.ModelConfig, requested: str) -> jnp.dtype:
+    return jnp.dtype(cfg.dtype if requested == "auto" else requested)
+
+
+def constrain(state: DecodeState) -> DecodeState:
+    """Pins the state's sharding (no-op without a mesh): slots over data/fsdp, kv heads over
+    tensor. Applied to every jitted function's output so donated buffers keep their layout."""
+    slot = lambda x: rules.shard(x, SLOT_AXES + (None,) * (x.ndim - 1))  # noqa: E731
+    return state.replace(
+        cache_k=rules.shard(state.cache_k, CACHE_AXES),
+        cache_v=rules.shard(state.cache_v, CACHE_AXES),
+        **{f: slot(getattr(state, f)) for f in (
+            "tokens", "lengths", "generated", "budget", "active", "stopped", "keys",
+            "out_tokens", "out_logprobs", "out_count")},
+    )
+
+
+def init(
+    cfg: model_config.ModelConfig, slots: int, cache_len: int, chunk_steps: int, dtype: jnp.dtype
+) -> DecodeState:
+    """An empty state (all slots inactive). Call inside jit to allocate it sharded."""
+    shape = (cfg.num_layers, slots, cache_len, cfg.num_kv_heads, cfg.head_dim)
+    zeros = lambda dt: jnp.zeros((slots,), dt)  # noqa: E731
+    return constrain(DecodeState(
+        cache_k=jnp.zeros(shape, dtype), cache_v=jnp.zeros(shape, dtype),
+        tokens=zeros(jnp.int32), lengths=zeros(jnp.int32), generated=zeros(jnp.int32),
+        budget=zeros(jnp.int32), active=zeros(bool), stopped=zeros(bool),
+        keys=jnp.zeros((slots, 2), jnp.uint32),
+        out_tokens=jnp.zeros((slots, chunk_steps), jnp.int32),
+        out_logprobs=jnp.zeros((slots, chunk_steps), jnp.float32),
+        out_count=zeros(jnp.int32),
+    ))

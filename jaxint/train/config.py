@@ -1,0 +1,154 @@
+"""Optimizer, checkpoint and SFT settings (frozen, validated). GRPO's live in `grpo_config`."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+
+def _positive(section: str, obj: object, *names: str) -> None:
+    for name in names:
+        if getattr(obj, name) <= 0:
+            raise ValueError(f"{section}.{name} must be positive, got {getattr(obj, name)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+    """AdamW with linear warmup then cosine decay to `min_lr_ratio * lr`."""
+
+    lr: float = 1e-6
+    warmup_ratio: float = 0.1
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.0
+    b1: float = 0.9
+    b2: float = 0.999
+    eps: float = 1e-8
+    grad_clip: float = 1.0  # global norm; 0 disables
+
+    def __post_init__(self) -> None:
+        _positive("optimizer", self, "lr", "eps")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"optimizer.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError(f"optimizer.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        if self.grad_clip < 0:
+            raise ValueError(f"optimizer.grad_clip must be >= 0, got {self.grad_clip}")
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckpointConfig:
+    """Orbax checkpoints: every `every` steps, keep the last `keep`, async where possible."""
+
+    every: int = 100
+    keep: int = 2
+    async_save: bool = True
+
+    def __post_init__(self) -> None:
+        _positive("checkpoint", self, "every", "keep")
+
+
+@dataclasses.dataclass(frozen=True)
+class SFTConfig:
+    """Supervised fine-tuning on (prompt, response) examples; defaults from the InT paper
+    (4 epochs, lr 1e-6, cosine to 0.1x, warmup 10%, batch 64, max length 16K)."""
+
+    epochs: int = 4
+    batch_size: int = 64  # examples (pad) or packed rows (pack) per optimizer step
+    micro_batch_size: Optional[int] = None  # gradient accumulation when smaller
+    seq_len: int = 16384
+    batching: str = "pack"  # pack | pad
+    max_steps: Optional[int] = None
+    eval_fraction: float = 0.05
+    eval_every: int = 50
+    log_every: int = 1
+    seed: int = 0
+    export_hf: bool = True
+    optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
+    checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
+
+    def __post_init__(self) -> None:
+        _positive("sft", self, "epochs", "batch_size", "seq_len", "eval_every", "log_every")
+        if self.batching not in ("pack", "pad"):
+            raise ValueError(f"sft.batching must be pack|pad, got {self.batching!r}")
+        mb = self.micro_batch_size
+        if mb is not None and (mb <= 0 or self.batch_size % mb):
+            raise ValueError(
+                f"sft.micro_batch_size ({mb}) must divide sft.batch_size ({self.batch_size})"
+            )
+        if not 0 <= self.eval_fraction < 1:
+            raise ValueError(f"sft.eval_fraction must be in [0, 1), got {self.eval_fraction}")
+
+    @property
+    def accumulation(self) -> int:
+        return self.batch_size // (self.micro_batch_size or self.batch_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class GRPOConfig:
+    """GRPO from a checkpoint; defaults from the InT paper (32 prompts x 8 rollouts per step,
+    mini-batch 16 prompts, lr 1e-6, no KL, no entropy bonus, temperature 1.0, advantage =
+    reward - group mean).
+
+    `mini_batch_prompts` prompts (groups) per optimizer update, so each step makes
+    prompts_per_step / mini_batch_prompts updates per epoch over its rollouts; old
+    log-probs are recomputed once per step before the first update.
+    """
+
+    steps: int = 400
+    prompts_per_step: int = 32
+    samples_per_prompt: int = 8
+    mini_batch_prompts: int = 16
+    micro_batch_size: Optional[int] = None  # sequences per gradient-accumulation micro-step
+    update_epochs: int = 1
+    max_new_tokens: int = 16384
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    max_batch_slots: int = 256
+    chunk_steps: int = 64
+    eps_low: float = 0.2
+    eps_high: float = 0.2
+    aggregation: str = "token_mean"
+    std_normalize: bool = False
+    batch_normalize: bool = False
+    drop_zero_adv_groups: bool = False
+    mask_truncated: bool = False
+    kl_coef: float = 0.0
+    kl_estimator: str = "k3"
+    entropy_coef: float = 0.0
+    logprob_chunk: int = 512
+    seed: int = 0
+    export_hf: bool = True
+    optimizer: OptimizerConfig = dataclasses.field(
+        default_factory=lambda: OptimizerConfig(lr=1e-6, warmup_ratio=0.0, min_lr_ratio=1.0)
+    )
+    checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
+
+    def __post_init__(self) -> None:
+        _positive("rl", self, "steps", "prompts_per_step", "samples_per_prompt",
+                  "mini_batch_prompts", "update_epochs", "max_new_tokens", "max_batch_slots",
+                  "chunk_steps", "logprob_chunk")
+        if self.prompts_per_step % self.mini_batch_prompts:
+            raise ValueError(
+                f"rl.mini_batch_prompts ({self.mini_batch_prompts}) must divide "
+                f"rl.prompts_per_step ({self.prompts_per_step})"
+            )
+        seqs = self.mini_batch_prompts * self.samples_per_prompt
+        if self.micro_batch_size is not None and (
+            self.micro_batch_size <= 0 or seqs % self.micro_batch_size
+        ):
+            raise ValueError(f"rl.micro_batch_size ({self.micro_batch_size}) must divide the "
+                             f"mini-batch of {seqs} sequences")
+        if self.aggregation not in ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"):
+            raise ValueError(f"rl.aggregation: unknown {self.aggregation!r}")
+        if self.kl_estimator not in ("k1", "k3"):
+            raise ValueError(f"rl.kl_estimator must be k1|k3, got {self.kl_estimator!r}")
+        if self.kl_coef < 0 or self.entropy_coef < 0 or self.eps_low < 0 or self.eps_high < 0:
+            raise ValueError("rl.kl_coef, entropy_coef, eps_low, eps_high must be >= 0")
+        if self.temperature <= 0:
+            raise ValueError(f"rl.temperature must be > 0, got {self.temperature}")
+
+    @property
+    def accumulation(self) -> int:
+        seqs = self.mini_batch_prompts * self.samples_per_prompt
+        return seqs // (self.micro_batch_size or seqs)

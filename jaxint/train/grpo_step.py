@@ -1,0 +1,77 @@
+"""GRPO's jitted device functions: scoring sequences (old / reference log-probs) and one
+optimizer update over a mini-batch with gradient accumulation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from jaxint.train import config as config_lib
+from jaxint.train import grpo, logprobs
+from jaxint.train import state as state_lib
+
+Batch = dict[str, jax.Array]
+
+
+def _token_logprobs(graphdef, params, batch: Batch, chunk: int, with_entropy: bool):
+    model = nnx.merge(graphdef, params)
+    return logprobs.sequence_logprobs(
+        model, batch["tokens"], positions=batch["positions"], segment_ids=batch["segment_ids"],
+        chunk=chunk, with_entropy=with_entropy,
+    )
+
+
+def make_score_fn(graphdef: nnx.GraphDef, chunk: int) -> Callable:
+    """(params, batch [B, T]) -> (log-probs [B, T-1], entropies [B, T-1]), no gradient."""
+
+    def score(params: nnx.State, batch: Batch) -> tuple[jax.Array, jax.Array]:
+        lp, ent = _token_logprobs(graphdef, params, batch, chunk, True)
+        return lp, ent
+
+    return score
+
+
+def make_update_fn(
+    graphdef: nnx.GraphDef, tx: optax.GradientTransformation, cfg: config_lib.GRPOConfig
+) -> Callable:
+    """(state, mini-batch with leaves [A, micro, ...]) -> (state, metrics).
+
+    The batch holds tokens/positions/segment_ids/loss_mask [A, m, T], old_logp and
+    (optionally) ref_logp [A, m, T-1], advantages [A, m]. Normalisers are those of the whole
+    mini-batch, so accumulation does not change the update.
+    """
+
+    def update(state: state_lib.TrainState, batch: Batch) -> tuple[state_lib.TrainState, dict]:
+        mask_all = batch["loss_mask"][..., 1:]
+        token_norm = jnp.sum(mask_all)
+        seq_norm = jnp.sum(jnp.any(mask_all > 0, axis=-1))
+        max_tokens = mask_all.shape[-1]
+
+        def micro(grads, mb):
+            def loss_fn(params):
+                lp, _ = _token_logprobs(graphdef, params, mb, cfg.logprob_chunk, False)
+                return grpo.policy_loss(
+                    lp, mb["old_logp"], mb["advantages"], mb["loss_mask"][:, 1:],
+                    eps_low=cfg.eps_low, eps_high=cfg.eps_high, aggregation=cfg.aggregation,
+                    ref_logp=mb.get("ref_logp"), kl_coef=cfg.kl_coef,
+                    kl_estimator=cfg.kl_estimator, max_tokens=max_tokens,
+                    token_normalizer=token_norm, seq_normalizer=seq_norm,
+                )
+
+            (loss, m), g = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+            return jax.tree.map(jnp.add, grads, g), (loss, m)
+
+        zeros = jax.tree.map(jnp.zeros_like, state.params)
+        grads, (losses, ms) = jax.lax.scan(micro, zeros, batch)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        weights = jnp.sum(mask_all, axis=(1, 2)) / jnp.maximum(token_norm, 1.0)
+        metrics = {k: jnp.sum(v * weights) for k, v in ms.items() if k != "pg_loss"}
+        metrics.update(loss=jnp.sum(losses), grad_norm=optax.global_norm(grads))
+        return state_lib.TrainState(params, opt_state, state.step + 1), metrics
+
+    return update

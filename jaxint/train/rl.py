@@ -1,0 +1,213 @@
+"""The GRPO loop: rollouts with the current training parameters, verifier rewards, group
+advantages, recomputed old log-probs, clipped updates over mini-batches; resumable."""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.sharding import Mesh
+from tqdm import tqdm
+
+from jaxint import rundir
+from jaxint.data import pipelines, records
+from jaxint.models import decoder, hf_io
+from jaxint.sampling import api as sampling_api
+from jaxint.sampling import config as sampling_config
+from jaxint.sampling import engine as engine_lib
+from jaxint.train import checkpoint as ckpt_lib
+from jaxint.train import config as config_lib
+from jaxint.train import grpo, grpo_step, loop_utils, optim, preemption, rollouts
+from jaxint.train import state as state_lib
+
+log = logging.getLogger(__name__)
+
+
+def sampler_config(cfg: config_lib.GRPOConfig, tokenizer: Any) -> sampling_config.SamplingConfig:
+    """Rollout sampling settings; generation stops at the chat template's end of turn."""
+    return sampling_config.SamplingConfig(
+        max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k,
+        top_p=cfg.top_p, n=cfg.samples_per_prompt,
+        stop_token_ids=tuple(sampling_api.end_of_turn_ids(tokenizer)),
+        max_batch_slots=cfg.max_batch_slots, chunk_steps=cfg.chunk_steps,
+    )
+
+
+class GRPOTrainer:
+    """Owns the train state, the (optional) frozen reference, the engine and the prompts."""
+
+    def __init__(
+        self, model: decoder.Decoder, tokenizer: Any, problems: Sequence[records.Problem],
+        cfg: config_lib.GRPOConfig, out_dir: str | pathlib.Path, *, mesh: Mesh | None = None,
+        verify_timeout_s: float = 10.0,
+    ):
+        if not problems:
+            raise ValueError("GRPO needs at least one training problem")
+        self.cfg, self.mesh, self.tokenizer = cfg, mesh, tokenizer
+        self.out_dir = pathlib.Path(out_dir)
+        self.verify_timeout_s = verify_timeout_s
+        self.model_config = model.config
+        self.graphdef, params = nnx.split(model)
+        updates = cfg.steps * cfg.update_epochs * (cfg.prompts_per_step // cfg.mini_batch_prompts)
+        self.tx = optim.make(cfg.optimizer, updates)
+        with loop_utils.mesh_context(mesh):
+            # The reference exists only when it is used; it must be a copy because the
+            # train state's buffers are donated at every update.
+            self.ref_params = jax.tree.map(jnp.copy, params) if cfg.kl_coef > 0 else None
+            self.state = state_lib.create(params, self.tx, mesh)
+        self.engine = engine_lib.Engine(self.graphdef, model.config, sampler_config(cfg, tokenizer),
+                                        mesh=mesh, tokenizer=tokenizer)
+        self.prompts = iter(pipelines.prompt_pipeline(
+            list(problems), seed=cfg.seed, shuffle=True, process_index=0, process_count=1))
+        self.checkpoints = ckpt_lib.Checkpointer(self.out_dir / "checkpoints", cfg.checkpoint)
+        self.step = 0
+        self._score = jax.jit(grpo_step.make_score_fn(self.graphdef, cfg.logprob_chunk))
+        self._update = loop_utils.jit_train_step(
+            grpo_step.make_update_fn(self.graphdef, self.tx, cfg), self.state, mesh)
+        self.timer = loop_utils.Timer()
+
+    # ------------------------------------------------------------------ persistence
+    def restore(self) -> bool:
+        if self.checkpoints.latest_step() is None:
+            return False
+        with loop_utils.mesh_context(self.mesh):
+            self.state, extra = self.checkpoints.restore(self.state)
+        self.prompts.set_state(extra["data"])
+        self.step = int(extra["step"])
+        log.info("resumed GRPO at step %d", self.step)
+        return True
+
+    def _save(self, *, force: bool = False) -> None:
+        self.checkpoints.save(self.step, self.state,
+                              {"data": self.prompts.get_state(), "step": self.step}, force=force)
+
+    def model(self) -> decoder.Decoder:
+        return nnx.merge(self.graphdef, self.state.params)
+
+    def export(self, path: str | pathlib.Path, *, tokenizer_dir: str | None = None) -> pathlib.Path:
+        return hf_io.save_hf(self.model(), path, dtype=self.model_config.dtype,
+                             tokenizer_dir=tokenizer_dir)
+
+    # ------------------------------------------------------------------ one step
+    def _micro_batches(self, batch: dict[str, np.ndarray], size: int):
+        B = batch["tokens"].shape[0]
+        for i in range(0, B, size):
+            yield {k: v[i : i + size] for k, v in batch.items()}
+
+    def _score_all(self, params: nnx.State, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Log-probs and entropies of every sequence, micro-batch by micro-batch."""
+        size = self.cfg.micro_batch_size or batch["tokens"].shape[0]
+        lps, ents = [], []
+        keys = ("tokens", "positions", "segment_ids")
+        for mb in self._micro_batches({k: batch[k] for k in keys}, size):
+            lp, ent = self._score(params, loop_utils.place_global(mb, self.mesh))
+            lps.append(lp)
+            ents.append(ent)
+        lps, ents = jax.device_get((lps, ents))
+        return np.concatenate(lps), np.concatenate(ents)
+
+    def _updates(self, batch: dict[str, np.ndarray]) -> list[dict[str, float]]:
+        cfg = self.cfg
+        group_seqs = cfg.mini_batch_prompts * cfg.samples_per_prompt
+        keys = ["tokens", "positions", "segment_ids", "loss_mask", "old_logp", "advantages"]
+        if self.ref_params is not None:
+            keys.append("ref_logp")
+        out = []
+        for _ in range(cfg.update_epochs):
+            for mb in self._micro_batches({k: batch[k] for k in keys}, group_seqs):
+                mb = loop_utils.reshape_accumulation(mb, cfg.accumulation)
+                placed = loop_utils.place_global(mb, self.mesh, batch_dim=1)
+                self.state, m = self._update(self.state, placed)
+                out.append(m)
+        return [{k: float(v) for k, v in m.items()} for m in jax.device_get(out)]
+
+    def train_step(self) -> dict[str, float]:
+        """One GRPO step; returns its metrics."""
+        cfg = self.cfg
+        problems = [next(self.prompts) for _ in range(cfg.prompts_per_step)]
+        with loop_utils.mesh_context(self.mesh):
+            with self.timer.phase("rollout"):
+                params = sampling_api.cast_params(self.state.params, self.model_config)
+                prompts, samples = rollouts.sample(
+                    self.engine, params, self.tokenizer, problems,
+                    seed=cfg.seed * 1_000_003 + self.step)
+                del params
+            with self.timer.phase("scoring"):
+                ro = rollouts.score(problems, prompts, samples, timeout_s=self.verify_timeout_s)
+            with self.timer.phase("training"):
+                zero = np.asarray(grpo.zero_advantage_groups(jnp.asarray(ro.rewards)))
+                adv = np.asarray(grpo.advantages(jnp.asarray(ro.rewards), std_normalize=cfg.std_normalize,
+                                                 batch_normalize=cfg.batch_normalize))
+                batch = rollouts.training_batch(
+                    ro, adv, mask_truncated=cfg.mask_truncated,
+                    drop_groups=zero if cfg.drop_zero_adv_groups else None)
+                batch["old_logp"], entropy = self._score_all(self.state.params, batch)
+                if self.ref_params is not None:
+                    batch["ref_logp"], _ = self._score_all(self.ref_params, batch)
+                updates = self._updates(batch)
+        self.step += 1
+        return self._metrics(ro, batch, entropy, zero, updates)
+
+    def _metrics(self, ro: rollouts.Rollouts, batch, entropy, zero, updates) -> dict[str, float]:
+        mask = batch["loss_mask"][:, 1:]
+        n = max(float(mask.sum()), 1.0)
+        times = self.timer.pop()
+        lengths = [len(s.tokens) for g in ro.samples for s in g]
+        train_tokens = float(batch["segment_ids"].sum()) * self.cfg.update_epochs
+        m = {
+            "step": self.step, "reward_mean": float(ro.rewards.mean()),
+            "pass_rate": float((ro.rewards.max(axis=1) > 0).mean()),
+            "zero_adv_frac": float(zero.mean()), "response_len_mean": float(np.mean(lengths)),
+            "truncated_frac": float(np.mean([s.finish_reason == "length" for g in ro.samples for s in g])),
+            "entropy": float((entropy * mask).sum() / n),
+            "sampler_logprob_gap": float((np.abs(batch["sampler_logp"] - batch["old_logp"]) * mask).sum() / n),
+            "rollout_tokens_per_s": ro.num_tokens / max(times.get("rollout", 0.0), 1e-9),
+            "train_tokens_per_s": train_tokens / max(times.get("training", 0.0), 1e-9),
+            **{f"time_{k}_s": v for k, v in times.items()},
+        }
+        for key in ("loss", "grad_norm", "clip_frac", "kl", "ratio_mean"):
+            vals = [u[key] for u in updates if key in u]
+            if vals:
+                m[key] = float(np.mean(vals))
+        m.setdefault("kl", 0.0)
+        return m
+
+    # ------------------------------------------------------------------ the loop
+    def run(self, metrics: rundir.Metrics, *, progress: bool = True) -> dict[str, Any]:
+        preemption.install()
+        self.restore()
+        bar = tqdm(total=self.cfg.steps, initial=self.step, desc="grpo", disable=not progress)
+        history = []
+        while self.step < self.cfg.steps:
+            m = self.train_step()
+            metrics.write(m)
+            history.append(m)
+            bar.set_postfix(reward=f"{m['reward_mean']:.3f}", zero_adv=f"{m['zero_adv_frac']:.2f}")
+            bar.update(1)
+            self._save()
+            if preemption.requested():
+                self._save(force=True)
+                self.checkpoints.close()
+                raise preemption.Preempted(f"GRPO preempted at step {self.step}")
+        bar.close()
+        self._save(force=True)
+        self.checkpoints.wait()
+        return summarize(metrics.read())
+
+
+def summarize(history: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Means over the whole run of the metrics the report and the demo table use."""
+    steps = [h for h in history if "reward_mean" in h]
+    if not steps:
+        return {"steps": 0}
+    mean = lambda k: float(np.mean([h[k] for h in steps if k in h]))  # noqa: E731
+    return {"steps": len(steps), "reward_mean": mean("reward_mean"),
+            "zero_adv_frac": mean("zero_adv_frac"), "pass_rate": mean("pass_rate"),
+            "final_reward_mean": float(steps[-1]["reward_mean"])}

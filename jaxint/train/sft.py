@@ -1,0 +1,160 @@
+"""The SFT loop: examples in, checkpoints + metrics + an HF export out; resumable."""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+import random
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import numpy as np
+from flax import nnx
+from jax.sharding import Mesh
+from tqdm import tqdm
+
+from jaxint import rundir
+from jaxint.data import pipelines
+from jaxint.models import decoder, hf_io
+from jaxint.train import checkpoint as ckpt_lib
+from jaxint.train import config as config_lib
+from jaxint.train import loop_utils, optim, preemption, sft_step
+from jaxint.train import state as state_lib
+
+log = logging.getLogger(__name__)
+
+
+def split_eval(examples: Sequence[Any], fraction: float, seed: int) -> tuple[list, list]:
+    """Deterministic held-out split (at least one training example is kept)."""
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    n_eval = min(int(len(examples) * fraction), max(0, len(examples) - 1))
+    held = set(order[:n_eval])
+    return ([e for i, e in enumerate(examples) if i not in held],
+            [e for i, e in enumerate(examples) if i in held])
+
+
+def _local_batch(cfg: config_lib.SFTConfig) -> int:
+    count = jax.process_count()
+    if cfg.batch_size % count:
+        raise ValueError(f"sft.batch_size ({cfg.batch_size}) must divide over {count} processes")
+    return cfg.batch_size // count
+
+
+def steps_per_epoch(examples: Sequence[Any], cfg: config_lib.SFTConfig) -> int:
+    """Batches in one pass (packing decides it, so count it on the host)."""
+    ds = pipelines.sft_batches(examples, batch_size=_local_batch(cfg), seq_len=cfg.seq_len,
+                               mode=cfg.batching, seed=cfg.seed, num_epochs=1)
+    return max(1, sum(1 for _ in ds))
+
+
+class SFTTrainer:
+    """Owns the train state, the compiled steps, the data iterator and the checkpoints."""
+
+    def __init__(self, model: decoder.Decoder, examples: Sequence[Any], cfg: config_lib.SFTConfig,
+                 out_dir: str | pathlib.Path, *, mesh: Mesh | None = None):
+        self.cfg, self.mesh = cfg, mesh
+        self.out_dir = pathlib.Path(out_dir)
+        self.train_examples, self.eval_examples = split_eval(examples, cfg.eval_fraction, cfg.seed)
+        if not self.train_examples:
+            raise ValueError("SFT needs at least one training example")
+        self.total_steps = cfg.max_steps or cfg.epochs * steps_per_epoch(self.train_examples, cfg)
+        self.tx = optim.make(cfg.optimizer, self.total_steps)
+        self.graphdef, params = nnx.split(model)
+        self.model_config = model.config
+        with loop_utils.mesh_context(mesh):
+            self.state = state_lib.create(params, self.tx, mesh)
+        self.data = iter(pipelines.sft_batches(
+            self.train_examples, batch_size=_local_batch(cfg), seq_len=cfg.seq_len,
+            mode=cfg.batching, seed=cfg.seed, num_epochs=None,
+        ))
+        self.checkpoints = ckpt_lib.Checkpointer(self.out_dir / "checkpoints", cfg.checkpoint)
+        self.step = 0
+        self._train_step = loop_utils.jit_train_step(
+            sft_step.make_train_step(self.graphdef, self.tx), self.state, mesh)
+        self._eval_step = jax.jit(sft_step.make_eval_step(self.graphdef))
+
+    def restore(self) -> bool:
+        """Resumes from the latest checkpoint if there is one."""
+        if self.checkpoints.latest_step() is None:
+            return False
+        with loop_utils.mesh_context(self.mesh):
+            self.state, extra = self.checkpoints.restore(self.state)
+        self.data.set_state(extra["data"])
+        self.step = int(extra["step"])
+        log.info("resumed SFT at step %d", self.step)
+        return True
+
+    def _save(self, *, force: bool = False) -> None:
+        self.checkpoints.save(self.step, self.state,
+                              {"data": self.data.get_state(), "step": self.step}, force=force)
+
+    def train_step(self) -> tuple[dict[str, jax.Array], int]:
+        """One optimizer step; returns device metrics (not fetched: no host sync) and the
+        number of real (non-padding) tokens processed on this process."""
+        host = next(self.data)
+        real_tokens = int(np.count_nonzero(host["segment_ids"]))
+        batch = loop_utils.reshape_accumulation(host, self.cfg.accumulation)
+        with loop_utils.mesh_context(self.mesh):
+            batch = loop_utils.place_batch(batch, self.mesh, batch_dim=1)
+            self.state, metrics = self._train_step(self.state, batch)
+        self.step += 1
+        return metrics, real_tokens
+
+    def eval_loss(self) -> float | None:
+        """Mean NLL per trained token on the held-out examples."""
+        if not self.eval_examples:
+            return None
+        ds = pipelines.sft_batches(self.eval_examples, batch_size=_local_batch(self.cfg),
+                                   seq_len=self.cfg.seq_len, mode=self.cfg.batching,
+                                   seed=self.cfg.seed, shuffle=False, num_epochs=1)
+        nll = tokens = 0.0
+        with loop_utils.mesh_context(self.mesh):
+            for batch in ds:
+                out = jax.device_get(self._eval_step(
+                    self.state.params, loop_utils.place_batch(batch, self.mesh)))
+                nll, tokens = nll + float(out["nll"]), tokens + float(out["tokens"])
+        return nll / max(tokens, 1.0)
+
+    def model(self) -> decoder.Decoder:
+        return nnx.merge(self.graphdef, self.state.params)
+
+    def run(self, metrics: rundir.Metrics, *, progress: bool = True) -> dict[str, Any]:
+        """Trains to `total_steps`, checkpointing and evaluating on the way."""
+        preemption.install()
+        self.restore()
+        schedule = optim.schedule(self.cfg.optimizer, self.total_steps)
+        bar = tqdm(total=self.total_steps, initial=self.step, desc="sft", disable=not progress)
+        last: dict[str, float] = {}
+        t0, tokens = time.perf_counter(), 0
+        while self.step < self.total_steps:
+            m, n_tokens = self.train_step()
+            tokens += n_tokens * jax.process_count()
+            if self.step % self.cfg.log_every == 0 or self.step == self.total_steps:
+                m = {k: float(v) for k, v in jax.device_get(m).items()}
+                last = {"step": self.step, "loss": m["loss"], "grad_norm": m["grad_norm"],
+                        "lr": float(schedule(self.step - 1)), "trained_tokens": m["tokens"],
+                        "tokens_per_s": tokens / (time.perf_counter() - t0)}
+                if self.step % self.cfg.eval_every == 0:
+                    last["eval_loss"] = self.eval_loss()
+                metrics.write(last)
+                bar.set_postfix(loss=f"{m['loss']:.4f}")
+            bar.update(1)
+            self._save()
+            if preemption.requested():
+                self._save(force=True)
+                self.checkpoints.close()
+                raise preemption.Preempted(f"SFT preempted at step {self.step}")
+        bar.close()
+        self._save(force=True)
+        self.checkpoints.wait()
+        final = {"steps": self.step, "train_loss": last.get("loss"), "eval_loss": self.eval_loss(),
+                 "tokens_per_s": last.get("tokens_per_s")}
+        metrics.write({"final": True, **final})
+        return final
+
+    def export(self, path: str | pathlib.Path, *, tokenizer_dir: str | None = None) -> pathlib.Path:
+        dtype = self.model_config.dtype
+        return hf_io.save_hf(self.model(), path, dtype=dtype, tokenizer_dir=tokenizer_dir)

@@ -1,0 +1,111 @@
+"""The "conditioning" measurement of PAPER.md: does an intervention make a failed problem solvable?
+
+For each failed attempt with an intervention at step K, continuations are sampled from three
+starts, with the same seed (common random numbers) and settings:
+
+- ``problem``: the problem alone (a fresh rollout);
+- ``original_step``: the attempt's steps ``1..K`` (prefix + the original, wrong step K);
+- ``intervention``: the SFT target (prefix + the intervention).
+
+Per condition it reports how many problems get at least one correct continuation and the mean
+accuracy. The paper, on 334 never-solved problems with 32 continuations: 40 / 29 / 80 problems,
+0.098% / 0.071% / 1.56% accuracy.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from jaxint import rundir
+from jaxint.data import records
+from jaxint.intervene import continuations, targets
+from jaxint.intervene import steps as steps_lib
+
+CONDITIONS = ("problem", "original_step", "intervention")
+
+
+def requests_for(
+    problem: records.Problem, record: Mapping[str, Any]
+) -> dict[str, continuations.Request]:
+    """The three requests of one intervention record (``steps``, ``location``, ``content``)."""
+    steps, k = record["steps"], int(record["location"])
+    partials = {
+        "problem": None,
+        "original_step": steps_lib.SEPARATOR.join(steps[:k]),
+        "intervention": targets.build_target(steps, k, record["content"]),
+    }
+    return {
+        name: continuations.Request(problem.problem, partial, problem.answer)
+        for name, partial in partials.items()
+    }
+
+
+def measure(
+    model: Any, tokenizer: Any, problems: Mapping[str, records.Problem],
+    interventions: Sequence[Mapping[str, Any]], sampling_cfg: Any, *, seed: int = 0,
+    mesh: Any = None, timeout_s: float = 10.0, num_workers: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Runs the three conditions over intervention records; ``sampling_cfg.n`` samples each.
+
+    Returns:
+        ``{"num_interventions", "num_problems", "num_samples", "conditions": {name:
+        {"problems_solved", "num_correct", "num_samples", "mean_accuracy"}}, "items": [...]}``
+        where ``items`` holds each record's per-condition correct counts.
+    """
+    per_item = [requests_for(problems[r["problem_id"]], r) for r in interventions]
+    results = {}
+    for name in CONDITIONS:
+        results[name] = continuations.sample_and_score(
+            model, tokenizer, [item[name] for item in per_item], sampling_cfg, seed=seed,
+            mesh=mesh, timeout_s=timeout_s, num_workers=num_workers, progress=progress,
+            desc=f"conditioning/{name}",
+        )
+    return summarise(interventions, {n: [s.rewards for s in r] for n, r in results.items()})
+
+
+def summarise(
+    interventions: Sequence[Mapping[str, Any]], rewards: Mapping[str, Sequence[Sequence[int]]]
+) -> dict[str, Any]:
+    """Aggregates per-condition rewards (``rewards[condition][item][sample]``)."""
+    conditions = {}
+    for name, per_item in rewards.items():
+        pairs = zip(interventions, per_item, strict=True)
+        solved = {r["problem_id"] for r, rw in pairs if sum(rw) > 0}
+        correct = sum(sum(rw) for rw in per_item)
+        samples = sum(len(rw) for rw in per_item)
+        conditions[name] = {
+            "problems_solved": len(solved), "num_correct": correct, "num_samples": samples,
+            "mean_accuracy": correct / samples if samples else None,
+        }
+    items = [
+        {"problem_id": r["problem_id"], "sample_index": r["sample_index"],
+         **{name: int(sum(rewards[name][i])) for name in rewards}}
+        for i, r in enumerate(interventions)
+    ]
+    return {
+        "num_interventions": len(interventions),
+        "num_problems": len({r["problem_id"] for r in interventions}),
+        "conditions": conditions,
+        "items": items,
+    }
+
+
+def run_conditioning(
+    run: rundir.RunDir, problems: Mapping[str, records.Problem],
+    interventions: Sequence[Mapping[str, Any]], model: Any, tokenizer: Any, sampling_cfg: Any,
+    *, seed: int = 0, mesh: Any = None, timeout_s: float = 10.0, progress: bool = True,
+) -> dict[str, Any]:
+    """:func:`measure`, written to ``conditioning/summary.json`` and the stage's metrics."""
+    result = measure(model, tokenizer, problems, interventions, sampling_cfg, seed=seed,
+                     mesh=mesh, timeout_s=timeout_s, progress=progress)
+    stage_dir = run.stage("conditioning")
+    if rundir.is_writer():
+        rundir.atomic_write_text(stage_dir / "summary.json", json.dumps(result, indent=2))
+    run.metrics("conditioning").write(
+        {f"{name}/{key}": value for name, c in result["conditions"].items()
+         for key, value in c.items()}
+    )
+    return result

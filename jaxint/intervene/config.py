@@ -1,0 +1,147 @@
+"""Settings of the intervene and filter stages (frozen, validated, OmegaConf-compatible).
+
+Only scalar, Optional and tuple fields, so ``jaxint.configlib.load`` can build them from YAML
+and ``key.sub=value`` overrides. Defaults follow PAPER.md: 4 proposals per failed attempt with
+the rollout sampling settings, prompts cut at 30,000 tokens, 32 filter continuations of which
+at least one must be correct.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from jaxint.intervene import steps as steps_lib
+from jaxint.sampling import config as sampling_config
+
+INTERVENERS = ("policy", "model", "oracle")
+
+
+def _check(cls: str, checks: dict[str, tuple[bool, object, str]]) -> None:
+    for field, (ok, value, rule) in checks.items():
+        if not ok:
+            raise ValueError(f"{cls}.{field} must be {rule}, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class InterveneConfig:
+    """How interventions are proposed and parsed.
+
+    Attributes:
+        intervener: ``policy`` (the model being trained proposes; the paper's choice),
+            ``model`` (another model directory, ``intervener_path``) or ``oracle`` (the exact
+            checker of the synthetic task).
+        intervener_path: HF model directory of the ``model`` intervener.
+        proposals_per_attempt: Proposals sampled per failed attempt (k).
+        splitter: ``blank_line``, ``max_steps`` or ``token_budget`` (see ``intervene.steps``).
+        max_steps: Step limit of the ``max_steps`` splitter.
+        step_tokens: Per-step token budget of the ``token_budget`` splitter.
+        max_prompt_tokens: Turn-2 prompt budget; longer attempts lose middle substeps.
+        check_leaks: Reject proposals that contain the gold answer (the paper's rule). On the
+            synthetic task every fix of the last computation states the answer, so turning
+            this off is the only way to keep those there.
+        template_dir: Directory with ``turn1.txt`` and ``turn2.txt`` replacing the shipped ones.
+        max_new_tokens: Generation budget of each turn.
+        temperature, top_k, top_p: Sampling settings of both turns.
+        shard_size: Problems per shard (the unit of resumption; turn 1 is sampled once per
+            problem per shard, and every attempt of a problem lands in the same shard).
+        seed: Base seed; each shard's seed derives from it and the shard index.
+    """
+
+    intervener: str = "policy"
+    intervener_path: str | None = None
+    proposals_per_attempt: int = 4
+    splitter: str = "blank_line"
+    max_steps: int = 64
+    step_tokens: int = 512
+    max_prompt_tokens: int = 30_000
+    check_leaks: bool = True
+    template_dir: str | None = None
+    max_new_tokens: int = 16_384
+    temperature: float = 0.7
+    top_k: int = 20
+    top_p: float = 0.8
+    shard_size: int = 64
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check("InterveneConfig", {
+            "intervener": (self.intervener in INTERVENERS, self.intervener,
+                           f"one of {INTERVENERS}"),
+            "intervener_path": ((self.intervener == "model") == bool(self.intervener_path),
+                                self.intervener_path,
+                                "set exactly when intervener is 'model'"),
+            "proposals_per_attempt": (self.proposals_per_attempt >= 1,
+                                      self.proposals_per_attempt, ">= 1"),
+            "splitter": (self.splitter in steps_lib.SPLITTERS, self.splitter,
+                         f"one of {steps_lib.SPLITTERS}"),
+            "max_steps": (self.max_steps >= 1, self.max_steps, ">= 1"),
+            "step_tokens": (self.step_tokens >= 1, self.step_tokens, ">= 1"),
+            "max_prompt_tokens": (self.max_prompt_tokens >= 1, self.max_prompt_tokens, ">= 1"),
+            "max_new_tokens": (self.max_new_tokens >= 1, self.max_new_tokens, ">= 1"),
+            "temperature": (self.temperature >= 0, self.temperature, ">= 0"),
+            "top_k": (self.top_k >= 0, self.top_k, ">= 0"),
+            "top_p": (0 < self.top_p <= 1, self.top_p, "in (0, 1]"),
+            "shard_size": (self.shard_size >= 1, self.shard_size, ">= 1"),
+        })
+
+    def sampling(
+        self, base: sampling_config.SamplingConfig | None = None
+    ) -> sampling_config.SamplingConfig:
+        """``base`` (engine settings such as slots) with this stage's sampling settings."""
+        return dataclasses.replace(
+            base or sampling_config.SamplingConfig(), max_new_tokens=self.max_new_tokens,
+            temperature=self.temperature, top_k=self.top_k, top_p=self.top_p, n=1,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class FilterConfig:
+    """The continuation filter (PAPER.md step 8) and the conditioning measurement.
+
+    Attributes:
+        enabled: Run the filter; when off, every intervention is kept unscored.
+        num_samples: Continuations sampled per target.
+        min_correct: Keep an intervention when at least this many continuations are correct.
+        max_new_tokens, temperature, top_k, top_p: Continuation sampling settings.
+        shard_size: Interventions per shard (the unit of resumption).
+        seed: Base seed; each shard's seed derives from it and the shard index.
+        score_timeout_s: Verifier time limit per continuation (a timeout counts as wrong).
+        score_workers: Verifier processes (``None``: the verifier's default).
+    """
+
+    enabled: bool = True
+    num_samples: int = 32
+    min_correct: int = 1
+    max_new_tokens: int = 16_384
+    temperature: float = 0.7
+    top_k: int = 20
+    top_p: float = 0.8
+    shard_size: int = 64
+    seed: int = 0
+    score_timeout_s: float = 10.0
+    score_workers: int | None = None
+
+    def __post_init__(self) -> None:
+        _check("FilterConfig", {
+            "num_samples": (self.num_samples >= 1, self.num_samples, ">= 1"),
+            "min_correct": (0 <= self.min_correct <= self.num_samples, self.min_correct,
+                            f"in 0..num_samples ({self.num_samples})"),
+            "max_new_tokens": (self.max_new_tokens >= 1, self.max_new_tokens, ">= 1"),
+            "temperature": (self.temperature >= 0, self.temperature, ">= 0"),
+            "top_k": (self.top_k >= 0, self.top_k, ">= 0"),
+            "top_p": (0 < self.top_p <= 1, self.top_p, "in (0, 1]"),
+            "shard_size": (self.shard_size >= 1, self.shard_size, ">= 1"),
+            "score_timeout_s": (self.score_timeout_s > 0, self.score_timeout_s, "> 0"),
+            "score_workers": (self.score_workers is None or self.score_workers >= 1,
+                              self.score_workers, "None or >= 1"),
+        })
+
+    def sampling(
+        self, base: sampling_config.SamplingConfig | None = None
+    ) -> sampling_config.SamplingConfig:
+        """``base`` (engine settings such as slots) with the continuation sampling settings."""
+        return dataclasses.replace(
+            base or sampling_config.SamplingConfig(), max_new_tokens=self.max_new_tokens,
+            temperature=self.temperature, top_k=self.top_k, top_p=self.top_p,
+            n=self.num_samples,
+        )

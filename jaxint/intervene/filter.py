@@ -1,0 +1,63 @@
+"""The continuation filter (PAPER.md step 8): keep an intervention the policy can finish.
+
+From problem + target (an unfinished assistant message) sample n continuations; keep the
+intervention when at least ``min_correct`` of the full responses are correct. The paper found
+4.3% of continuations correct and kept interventions for 26.6% of problems; the filter helped
+(202 vs 196 of 235 problems solved after training).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from jaxint.data import records
+from jaxint.intervene import config as config_lib
+from jaxint.intervene import continuations
+
+
+def keep(num_correct: int, min_correct: int) -> bool:
+    """The keep rule: at least ``min_correct`` correct continuations."""
+    return num_correct >= min_correct
+
+
+def filter_batch(
+    model: Any, tokenizer: Any, problems: Mapping[str, records.Problem],
+    interventions: Sequence[Mapping[str, Any]], cfg: config_lib.FilterConfig, *, seed: int,
+    mesh: Any = None, sampling_base: Any = None, progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Scores the interventions' targets; one result row per intervention, in order.
+
+    Args:
+        model: The policy (a jaxint decoder).
+        tokenizer: Its tokenizer.
+        problems: Problems by id (problem text and gold answer).
+        interventions: Records with ``problem_id``, ``sample_index``, ``location``, ``target``.
+        cfg: Filter settings (samples, keep threshold, sampling, scoring).
+        seed: The seed of this batch's sampling call.
+        mesh: The mesh the parameters live on.
+        sampling_base: Engine settings (slots, chunk size) to start from.
+
+    Returns:
+        Rows with ``problem_id``, ``sample_index``, ``location``, ``num_samples``,
+        ``num_correct``, ``kept``, ``rewards``, ``lengths``, ``first_correct``.
+    """
+    requests = [
+        continuations.Request(problems[r["problem_id"]].problem, r["target"],
+                              problems[r["problem_id"]].answer)
+        for r in interventions
+    ]
+    scored = continuations.sample_and_score(
+        model, tokenizer, requests, cfg.sampling(sampling_base), seed=seed, mesh=mesh,
+        timeout_s=cfg.score_timeout_s, num_workers=cfg.score_workers, progress=progress,
+        desc="filter",
+    )
+    return [
+        {
+            "problem_id": r["problem_id"], "sample_index": r["sample_index"],
+            "location": r["location"], "num_samples": len(s.rewards),
+            "num_correct": s.num_correct, "kept": keep(s.num_correct, cfg.min_correct),
+            "rewards": s.rewards, "lengths": s.lengths, "first_correct": s.first_correct,
+        }
+        for r, s in zip(interventions, scored, strict=True)
+    ]

@@ -1,0 +1,123 @@
+"""The intervene stage end to end with the oracle: outputs, statistics, and crash-resume."""
+
+import json
+
+import pytest
+
+from jaxint import rundir
+from jaxint.data import synthetic
+from jaxint.intervene import config, interveners, stage
+from tests.intervene.conftest import planted
+
+K = 2
+SPECS_A = [(1, "arithmetic"), (2, "operand"), (1, "malformed"), None]
+SPECS_B = [(2, "operation"), (1, "skip"), (2, "arithmetic")]
+
+
+def attempts_for(problems):
+    first = planted(problems, SPECS_A)
+    second = [{**a, "sample_index": 1} for a in planted(problems, SPECS_B)]
+    empty = {"problem_id": problems[0].id, "sample_index": 2, "completion": "  \n\n "}
+    return first + second + [empty, dict(first[3])]  # the last one is a duplicate
+
+
+class Counting:
+    """Counts propose calls; raises KeyboardInterrupt (a kill) on call number ``crash_at``."""
+
+    def __init__(self, crash_at=None):
+        self.inner = interveners.OracleIntervener()
+        self.calls = 0
+        self.crash_at = crash_at
+
+    def propose(self, items, k, *, salt=0):
+        if self.calls == self.crash_at:
+            raise KeyboardInterrupt("simulated kill")
+        self.calls += 1
+        return self.inner.propose(items, k, salt=salt)
+
+
+def run_stage(root, problems, attempts, intervener, **overrides):
+    cfg = config.InterveneConfig(intervener="oracle", proposals_per_attempt=K, shard_size=3,
+                                 **overrides)
+    return stage.run_intervene(rundir.RunDir(root), cfg, problems={p.id: p for p in problems},
+                               attempts=attempts, intervener=intervener, progress=False)
+
+
+def read(path):
+    return path.read_text()
+
+
+def test_outputs_and_statistics(tmp_path, synthetic_problems):
+    attempts = attempts_for(synthetic_problems)
+    summary = run_stage(tmp_path, synthetic_problems, attempts, Counting())
+    unique = 2 * len(synthetic_problems) + 1
+    assert summary["proposals"] == unique * K
+    assert summary["rejected"]["no_steps"] == K
+    assert summary["rejected"]["empty_content"] == K * 3  # the 3 correct attempts (SPECS_A[3])
+    rows = list(rundir.Shards(tmp_path / "intervene", "proposals").read())
+    assert len(rows) == unique * K
+    kept = list(rundir.read_jsonl(tmp_path / "intervene" / "interventions.jsonl"))
+    keys = [(r["problem_id"], r["sample_index"]) for r in kept]
+    assert len(keys) == len(set(keys)) == summary["interventions"] > 0
+    planted_step = {(a["problem_id"], a["sample_index"]): a.get("step") for a in attempts}
+    problems = {p.id: p for p in synthetic_problems}
+    for r in kept:
+        assert r["location"] == planted_step[r["problem_id"], r["sample_index"]]
+        assert r["proposal_index"] == 0 and r["target"] == r["prefix"] + r["intervention"]
+        check = synthetic.check_steps(problems[r["problem_id"]],
+                                      synthetic.split_steps(r["target"]))
+        assert check.error_kind == "missing_step"  # a correct prefix, never a wrong step
+    assert summary["location_match_rate"] == 1.0
+    assert json.loads(read(tmp_path / "intervene" / "stats.json")) == summary
+    assert rundir.RunDir(tmp_path).is_done("intervene")
+
+
+def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, synthetic_problems):
+    attempts = attempts_for(synthetic_problems)
+    run_stage(tmp_path / "straight", synthetic_problems, attempts, Counting())
+    with pytest.raises(KeyboardInterrupt):
+        run_stage(tmp_path / "killed", synthetic_problems, attempts, Counting(crash_at=2))
+    stage_dir = tmp_path / "killed" / "intervene"
+    assert rundir.Shards(stage_dir, "proposals").indices() == [0, 1]
+    assert not (stage_dir / "interventions.jsonl").exists()
+    resumed = Counting()
+    run_stage(tmp_path / "killed", synthetic_problems, attempts, resumed)
+    assert resumed.calls == 2  # 4 shards of 3 problems; 2 were already done
+    straight = tmp_path / "straight" / "intervene"
+    for name in ["interventions.jsonl", "stats.json"] + [
+        f"proposals-{i:05d}.jsonl" for i in range(4)
+    ]:
+        assert read(stage_dir / name) == read(straight / name), name
+
+
+def test_rerun_with_other_settings_is_refused(tmp_path, synthetic_problems):
+    attempts = attempts_for(synthetic_problems)
+    run_stage(tmp_path, synthetic_problems, attempts, Counting())
+    with pytest.raises(RuntimeError, match="differ from the run"):
+        run_stage(tmp_path, synthetic_problems, attempts, Counting(), seed=1)
+
+
+def test_bad_attempts_are_refused(tmp_path, synthetic_problems):
+    with pytest.raises(ValueError, match="unknown problem_id 'nope'"):
+        run_stage(tmp_path, synthetic_problems,
+                  [{"problem_id": "nope", "sample_index": 0, "completion": "x"}], Counting())
+    with pytest.raises(ValueError, match=r"attempt 0: missing fields \['completion'\]"):
+        run_stage(tmp_path, synthetic_problems,
+                  [{"problem_id": synthetic_problems[0].id, "sample_index": 0}], Counting())
+
+
+def test_make_intervener():
+    oracle = stage.make_intervener(config.InterveneConfig(intervener="oracle"))
+    assert isinstance(oracle, interveners.OracleIntervener)
+    with pytest.raises(ValueError, match="'policy' needs a model"):
+        stage.make_intervener(config.InterveneConfig())
+
+
+def test_leak_check_can_be_turned_off(tmp_path, synthetic_problems):
+    attempts = planted(synthetic_problems, [("answer", "answer")])
+    on = run_stage(tmp_path / "on", synthetic_problems, attempts, Counting())
+    off = run_stage(tmp_path / "off", synthetic_problems, attempts, Counting(),
+                    check_leaks=False)
+    n = len(synthetic_problems)
+    assert on["rejected"]["answer_leaked"] == n * K and on["interventions"] == 0
+    assert off["rejected"]["answer_leaked"] == 0 and off["interventions"] == n

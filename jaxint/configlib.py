@@ -35,21 +35,27 @@ def _read_yaml(path: pathlib.Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
-    base = data.pop("base", None)
-    if base is None:
-        return data
-    parent = _read_yaml((path.parent / base).resolve())
-    return _deep_merge(parent, data)
+    return data
 
 
-def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
+def _read_chain(path: pathlib.Path) -> list[tuple[pathlib.Path, dict[str, Any]]]:
+    """The file and its `base:` ancestors as (path, values) layers, the root ancestor first.
+
+    Each layer is merged (and checked) separately, so an unknown key in a base file is
+    reported against that file, not the one that inherited it.
+    """
+    chain: list[tuple[pathlib.Path, dict[str, Any]]] = []
+    seen: set[pathlib.Path] = set()
+    while path is not None:
+        path = path.resolve()
+        if path in seen:
+            raise ConfigError(f"{path}: `base:` chain is circular")
+        seen.add(path)
+        data = _read_yaml(path)
+        base = data.pop("base", None)
+        chain.append((path, data))
+        path = (path.parent / base) if base is not None else None
+    return chain[::-1]
 
 
 def _merge(schema: Any, layer: Any, source: str) -> Any:
@@ -57,7 +63,8 @@ def _merge(schema: Any, layer: Any, source: str) -> Any:
         return OmegaConf.merge(schema, layer)
     except OmegaConfBaseException as err:
         key = getattr(err, "full_key", None) or "?"
-        raise ConfigError(f"{source}: key '{key}': {err.msg if hasattr(err, 'msg') else err}") from None
+        detail = err.msg if hasattr(err, "msg") else err
+        raise ConfigError(f"{source}: key '{key}': {detail}") from None
 
 
 def load(
@@ -76,7 +83,8 @@ def load(
     cfg = OmegaConf.structured(cls)
     if path is not None:
         path = pathlib.Path(path)
-        cfg = _merge(cfg, OmegaConf.create(_read_yaml(path)), str(path))
+        for source, layer in _read_chain(path):
+            cfg = _merge(cfg, OmegaConf.create(layer), str(source))
     bad = [o for o in overrides if "=" not in o]
     if bad:
         raise ConfigError(f"command line: overrides must look like key.sub=value, got {bad}")
@@ -85,7 +93,10 @@ def load(
     try:
         return OmegaConf.to_object(cfg)
     except (ValueError, TypeError) as err:
-        where = str(path) if path is not None else "defaults"
+        where = " + ".join(
+            ([str(path)] if path is not None else ["defaults"])
+            + (["command line"] if overrides else [])
+        )
         raise ConfigError(f"{where}: {err}") from err
 
 

@@ -9,11 +9,12 @@ Dimension letters used across jaxint (einsum strings, shape comments, variable s
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional
+from typing import Any
 
 ATTENTION_IMPLS = ("auto", "xla", "cudnn", "chunked")
 REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch")
-DTYPES = ("float32", "bfloat16", "float16")
+# float64 (with jax_enable_x64) serves numerical reference tests against transformers.
+DTYPES = ("float32", "bfloat16", "float16", "float64")
 ROPE_TYPES = ("default", "linear", "llama3")
 
 
@@ -151,10 +152,14 @@ def from_hf_config(hf: dict[str, Any], **runtime: Any) -> ModelConfig:
         **_FAMILY[model_type],
         **_rope_fields(hf),
     )
-    if model_type == "llama":
-        fields["attention_bias"] = bool(hf.get("attention_bias", False))
-        if hf.get("mlp_bias"):
-            raise ValueError("config.json: mlp_bias=true is not supported")
+    if model_type != "qwen2" and hf.get("attention_bias"):
+        # In these families the flag also puts a bias on o_proj, which the decoder lacks.
+        raise ValueError(
+            f"config.json: attention_bias=true (biases on q, k, v and o) is not supported "
+            f"for model_type {model_type!r}"
+        )
+    if model_type == "llama" and hf.get("mlp_bias"):
+        raise ValueError("config.json: mlp_bias=true is not supported")
     return ModelConfig(**{**fields, **runtime})
 
 
@@ -166,8 +171,20 @@ _HF_ARCH = {
 }
 
 
-def to_hf_config(cfg: ModelConfig, *, torch_dtype: Optional[str] = None) -> dict[str, Any]:
-    """A config.json dict that transformers 4.x and 5.x both load (top-level rope keys)."""
+def to_hf_config(cfg: ModelConfig, *, torch_dtype: str | None = None) -> dict[str, Any]:
+    """A config.json dict that transformers 4.x and 5.x both load (top-level rope keys).
+
+    Raises:
+        ValueError: the feature flags do not match `cfg.model_type` in transformers (e.g.
+            qk_norm outside Qwen3), so transformers would build a different model.
+    """
+    family = {"attention_bias": False, **_FAMILY[cfg.model_type]}
+    for flag, value in family.items():
+        if getattr(cfg, flag) != value:
+            raise ValueError(
+                f"model.{flag}={getattr(cfg, flag)} cannot be exported as model_type "
+                f"{cfg.model_type!r}: transformers' {_HF_ARCH[cfg.model_type]} has {flag}={value}"
+            )
     rope_scaling = None
     if cfg.rope_type == "linear":
         rope_scaling = {"rope_type": "linear", "factor": cfg.rope_factor}
@@ -195,7 +212,7 @@ def to_hf_config(cfg: ModelConfig, *, torch_dtype: Optional[str] = None) -> dict
         "rope_scaling": rope_scaling,
         "tie_word_embeddings": cfg.tie_embeddings,
         "max_position_embeddings": cfg.max_position_embeddings,
-        "attention_bias": cfg.attention_bias,
+        "attention_bias": cfg.attention_bias,  # Qwen2 ignores it (always q/k/v biases)
         "attention_dropout": 0.0,
         "use_cache": True,
         "torch_dtype": torch_dtype or cfg.param_dtype,

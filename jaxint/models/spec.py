@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Optional
 
 from jax.sharding import Mesh
@@ -41,10 +42,15 @@ class ModelSpec:
         return dataclasses.replace(self, path=str(path), preset=None)
 
 
+def local_path(path: str) -> str:
+    """A config path with `~` expanded (configs may name ~/.cache/...)."""
+    return os.path.expanduser(path)
+
+
 def model_config(spec: ModelSpec) -> config_lib.ModelConfig:
     """The architecture + run-time config, without loading weights."""
     if spec.path is not None:
-        return hf_io.read_config(spec.path, **spec.runtime())
+        return hf_io.read_config(local_path(spec.path), **spec.runtime())
     from jaxint.models import presets
 
     return dataclasses.replace(presets.get(spec.preset), **spec.runtime())
@@ -53,5 +59,5 @@ def model_config(spec: ModelSpec) -> config_lib.ModelConfig:
 def load(spec: ModelSpec, *, mesh: Mesh | None = None) -> decoder.Decoder:
     """Loads (or randomly initialises) the model, placed on `mesh` when given."""
     if spec.path is not None:
-        return hf_io.load_hf(spec.path, mesh=mesh, **spec.runtime())
+        return hf_io.load_hf(local_path(spec.path), mesh=mesh, **spec.runtime())
     return build.random_init(model_config(spec), seed=spec.seed, mesh=mesh)

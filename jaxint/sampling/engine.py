@@ -23,10 +23,10 @@ from jax.sharding import Mesh
 from tqdm import tqdm
 
 from jaxint.models import config as model_config
+from jaxint.parallel import host
 from jaxint.sampling import config as config_lib
-from jaxint.sampling import results
+from jaxint.sampling import results, steps
 from jaxint.sampling import state as state_lib
-from jaxint.sampling import steps
 from jaxint.sampling import stops as stops_lib
 
 MIN_PROMPT_BUCKET = 16
@@ -37,6 +37,16 @@ def next_pow2(x: int, minimum: int = 1) -> int:
     return max(minimum, 1 << max(0, math.ceil(math.log2(max(1, x)))))
 
 
+def row_bucket(x: int) -> int:
+    """Prompt rows per prefill call: powers of 4 (1, 4, 16, 64, ...). Padding a cheap prefill
+    by up to 4x halves the number of compiled prefill shapes (each costs seconds on a CPU,
+    a minute for a 4B model on TPU)."""
+    bucket = 1
+    while bucket < x:
+        bucket *= 4
+    return bucket
+
+
 @dataclasses.dataclass
 class _Slot:
     """Host-side record of the sample occupying a slot."""
@@ -44,19 +54,10 @@ class _Slot:
     prompt: int
     sample: int
     prompt_len: int
+    budget: int
     tokens: list[int] = dataclasses.field(default_factory=list)
     logprobs: list[float] = dataclasses.field(default_factory=list)
     checked: int = 0
-
-
-def _to_host(tree: Any) -> Any:
-    """Fetches small result arrays in one transfer (gathered across hosts when needed)."""
-    leaves = jax.tree.leaves(tree)
-    if all(x.is_fully_addressable for x in leaves):
-        return jax.device_get(tree)
-    from jax.experimental import multihost_utils
-
-    return jax.tree.map(lambda x: np.asarray(multihost_utils.process_allgather(x, tiled=True)), tree)
 
 
 class Engine:
@@ -90,22 +91,27 @@ class Engine:
     def run(
         self, params: nnx.State, prompts: Sequence[Sequence[int]], *, seed: int,
         progress: bool = True, desc: str = "sampling",
+        max_new_tokens: Sequence[int] | None = None,
     ) -> list[list[results.Sample]]:
-        """Samples `cfg.n` continuations of every prompt; results[i][j] is prompt i, sample j."""
+        """Samples `cfg.n` continuations of every prompt; results[i][j] is prompt i, sample j.
+
+        `max_new_tokens` optionally gives each prompt its own budget (default: the config's).
+        """
         prompts = self._validate(prompts)
         if not prompts:
             return []
+        budgets = self._budgets(max_new_tokens, len(prompts))
         n = self.cfg.n
         total = len(prompts) * n
         slots = self._num_slots(total)
-        max_len = max(len(p) for p in prompts)
-        cache_len = self._cache_len(max_len)
+        cache_len = self._cache_len(max(len(p) for p in prompts), int(budgets.max()))
         keys = self._sample_keys(seed, len(prompts), n)
         with self._mesh_context():
             state = steps.allocate(
                 self.model_cfg, slots, cache_len, self.cfg.chunk_steps, self.cache_dtype
             )
-            run = _Run(self, params, prompts, keys, slots, cache_len, state)
+            state = self._commit(state, params)
+            run = _Run(self, params, prompts, budgets, keys, slots, cache_len, state)
             bar = tqdm(total=total, desc=desc, disable=not progress, unit="sample", leave=False)
             try:
                 out = run.loop(bar)
@@ -130,6 +136,14 @@ class Engine:
             out.append(arr.astype(np.int32))
         return out
 
+    def _budgets(self, max_new_tokens: Sequence[int] | None, count: int) -> np.ndarray:
+        if max_new_tokens is None:
+            return np.full((count,), self.cfg.max_new_tokens, np.int32)
+        budgets = np.asarray(max_new_tokens, np.int32).reshape(-1)
+        if budgets.shape != (count,) or budgets.min() < 1:
+            raise ValueError(f"max_new_tokens: need {count} positive budgets, got {budgets.shape}")
+        return budgets
+
     def _batch_multiple(self) -> int:
         if self.mesh is None:
             return 1
@@ -141,8 +155,8 @@ class Engine:
         m = self._batch_multiple()
         return int(math.ceil(slots / m) * m)
 
-    def _cache_len(self, max_prompt: int) -> int:
-        need = max(next_pow2(max_prompt, MIN_PROMPT_BUCKET), max_prompt + self.cfg.max_new_tokens)
+    def _cache_len(self, max_prompt: int, max_new: int) -> int:
+        need = max(next_pow2(max_prompt, MIN_PROMPT_BUCKET), max_prompt + max_new)
         return int(math.ceil(need / 64) * 64)
 
     def _sample_keys(self, seed: int, num_prompts: int, n: int) -> np.ndarray:
@@ -152,6 +166,13 @@ class Engine:
         j = jnp.tile(jnp.arange(n), num_prompts)
         keys = jax.vmap(lambda a, b: jax.random.fold_in(jax.random.fold_in(base, a), b))(p, j)
         return np.asarray(jax.random.key_data(keys)).reshape(num_prompts, n, 2)
+
+    def _commit(self, state: state_lib.DecodeState, params: nnx.State) -> state_lib.DecodeState:
+        """Without a mesh, `allocate`'s output is uncommitted while every later state (a
+        prefill/decode output) is committed to the parameters' device; jit keys executables
+        on that, so the run's first prefill would compile a second, identical executable."""
+        devices = jax.tree.leaves(params)[0].devices() if self.mesh is None else set()
+        return jax.device_put(state, next(iter(devices))) if len(devices) == 1 else state
 
     def _mesh_context(self):
         if self.mesh is None:
@@ -167,10 +188,11 @@ class Engine:
 class _Run:
     """One `Engine.run`: the queue, the slots, and the chunk loop."""
 
-    def __init__(self, engine: Engine, params, prompts, keys, slots, cache_len, state):
+    def __init__(self, engine: Engine, params, prompts, budgets, keys, slots, cache_len, state):
         self.e = engine
         self.params = params
         self.prompts = prompts
+        self.budgets = budgets
         self.keys = keys
         self.num_slots = slots
         self.cache_len = cache_len
@@ -216,26 +238,27 @@ class _Run:
 
     def _prefill_call(self, bucket: int, plist: list[int], assigned: dict, bar: tqdm) -> None:
         n = self.e.cfg.n
-        b = next_pow2(len(plist))
+        b = row_bucket(len(plist))
         tokens = np.zeros((b, bucket), np.int32)
         lens = np.ones((b,), np.int32)
         dest = np.full((b, n), self.num_slots, np.int32)
         keys = np.zeros((b, n, 2), np.uint32)
-        budgets = np.full((b,), self.e.cfg.max_new_tokens, np.int32)
+        budgets = np.ones((b,), np.int32)
         for r, p in enumerate(plist):
             prompt = self.prompts[p]
             tokens[r, : len(prompt)] = prompt
             lens[r] = len(prompt)
+            budgets[r] = self.budgets[p]
             for j, slot in assigned[p]:
                 dest[r, j] = slot
                 keys[r, j] = self.keys[p, j]
-                self.slots[slot] = _Slot(p, j, len(prompt))
+                self.slots[slot] = _Slot(p, j, len(prompt), int(self.budgets[p]))
         t = time.perf_counter()
         self.state, first, logprob = steps.prefill(
             self.e.graphdef, self.e.selection, self.params, self.state,
             tokens, lens, dest, keys, budgets,
         )
-        first, logprob = _to_host((first, logprob))
+        first, logprob = host.fetch((first, logprob))
         self.prefill_s += time.perf_counter() - t
         done = np.zeros(self.num_slots, bool)
         for r, p in enumerate(plist):
@@ -253,7 +276,7 @@ class _Run:
         self.state = steps.decode_chunk(
             self.e.graphdef, self.e.selection, kv_len, self.params, self.state
         )
-        out_tokens, out_logprobs, count, active = _to_host((
+        out_tokens, out_logprobs, count, active = host.fetch((
             self.state.out_tokens, self.state.out_logprobs, self.state.out_count, self.state.active
         ))
         self.decode_s += time.perf_counter() - t
@@ -286,7 +309,7 @@ class _Run:
                 reason = "stop"
         if reason is None and s.tokens and s.tokens[-1] in cfg.stop_token_ids:
             reason, stop = "stop", s.tokens[-1]
-        if reason is None and len(s.tokens) >= cfg.max_new_tokens:
+        if reason is None and len(s.tokens) >= s.budget:
             reason = "length"
         if reason is None:
             if device_active is False:

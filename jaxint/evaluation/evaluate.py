@@ -9,7 +9,7 @@ from typing import Any
 
 from jax.sharding import Mesh
 
-from jaxint import rundir, verify
+from jaxint import rundir
 from jaxint.data import records
 from jaxint.evaluation import config as config_lib
 from jaxint.evaluation import passk
@@ -46,6 +46,14 @@ def _shard_records(
     return out
 
 
+def _finished(shards: rundir.Shards, k: int, chunk: Sequence[records.Problem]) -> bool:
+    """Shard k is done only if it holds exactly this chunk's problems: a rerun with another
+    problem list, `limit` or shard size must not take a stale shard for finished work."""
+    if not shards.done(k):
+        return False
+    return [r["problem_id"] for r in rundir.read_jsonl(shards.path(k))] == [p.id for p in chunk]
+
+
 def summarize(results: list[dict[str, Any]], ks: Sequence[int]) -> dict[str, Any]:
     counts = [(r["n"], r["num_correct"]) for r in results]
     summary = {"problems": len(results),
@@ -72,10 +80,13 @@ def evaluate(
     graphdef, params = sampling_api.sampling_params(model)
     engine = engine_lib.Engine(graphdef, model.config, sampler_config(cfg, tokenizer),
                                mesh=mesh, tokenizer=tokenizer)
-    for k, chunk in enumerate(rundir.chunks(problems, cfg.shard_size)):
-        if not shards.done(k):
+    chunks = rundir.chunks(problems, cfg.shard_size)
+    for k, chunk in enumerate(chunks):
+        if not _finished(shards, k, chunk):
             shards.write(k, _shard_records(engine, params, tokenizer, chunk, cfg, k, progress))
-    results = list(shards.read())
+    # Only this run's shards: others on disk may hold problems it was not asked about.
+    results = [r for k in range(len(chunks)) if shards.done(k)
+               for r in rundir.read_jsonl(shards.path(k))]
     summary = {"dataset": cfg.dataset, "n": cfg.n, **summarize(results, cfg.ks)}
     if rundir.is_writer():
         rundir.atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
 
 AXES = ("data", "fsdp", "tensor")
 
@@ -39,10 +38,10 @@ class DistributedConfig:
     """
 
     mode: str = "auto"
-    coordinator_address: Optional[str] = None
-    num_processes: Optional[int] = None
-    process_id: Optional[int] = None
-    local_device_ids: Optional[tuple[int, ...]] = None
+    coordinator_address: str | None = None
+    num_processes: int | None = None
+    process_id: int | None = None
+    local_device_ids: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ("auto", "off", "explicit"):

@@ -65,11 +65,15 @@ def _aggregate(
     if aggregation == "token_mean":
         denom = jnp.sum(mask) if token_normalizer is None else token_normalizer
         return jnp.sum(per_token * mask) / jnp.maximum(denom, 1.0)
-    num_seqs = per_token.shape[0] if seq_normalizer is None else seq_normalizer
     if aggregation == "seq_mean_token_mean":
+        # The mean over sequences that have trained tokens (masked-out ones are not there).
+        num_seqs = (jnp.sum(jnp.any(mask > 0, axis=1)) if seq_normalizer is None
+                    else seq_normalizer)
         seq = jnp.sum(per_token * mask, axis=1) / jnp.maximum(jnp.sum(mask, axis=1), 1.0)
         return jnp.sum(seq) / jnp.maximum(num_seqs, 1.0)
     if aggregation == "seq_mean_token_sum_norm":
+        # Dr.GRPO: a constant normaliser, all rows x max_tokens, whatever the masks are.
+        num_seqs = per_token.shape[0] if seq_normalizer is None else seq_normalizer
         norm = per_token.shape[1] if max_tokens is None else max_tokens
         return jnp.sum(per_token * mask) / (jnp.maximum(num_seqs, 1.0) * norm)
     raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
@@ -100,7 +104,9 @@ def policy_loss(
         entropy, entropy_coef: optional entropy bonus ([B, T] token entropies).
         max_tokens: Dr.GRPO's constant normaliser (default T).
         token_normalizer, seq_normalizer: denominators of the whole batch when this call
-            sees one micro-batch of it (gradient accumulation); default: this call's own.
+            sees one micro-batch of it (gradient accumulation); default: this call's own
+            (trained tokens; sequences with trained tokens for seq_mean_token_mean; all rows
+            for the constant Dr.GRPO normaliser).
 
     Returns:
         (scalar loss, metrics: clip_frac, ratio_mean, kl, entropy, pg_loss).

@@ -48,17 +48,23 @@ def make_update_fn(
     def update(state: state_lib.TrainState, batch: Batch) -> tuple[state_lib.TrainState, dict]:
         mask_all = batch["loss_mask"][..., 1:]
         token_norm = jnp.sum(mask_all)
-        seq_norm = jnp.sum(jnp.any(mask_all > 0, axis=-1))
+        if cfg.aggregation == "seq_mean_token_sum_norm":
+            seq_norm = mask_all.shape[0] * mask_all.shape[1]  # constant: every row counts
+        else:
+            seq_norm = jnp.sum(jnp.any(mask_all > 0, axis=-1))
         max_tokens = mask_all.shape[-1]
 
         def micro(grads, mb):
             def loss_fn(params):
-                lp, _ = _token_logprobs(graphdef, params, mb, cfg.logprob_chunk, False)
+                # Entropies only when the bonus uses them (they cost a softmax per chunk).
+                lp, ent = _token_logprobs(graphdef, params, mb, cfg.logprob_chunk,
+                                          cfg.entropy_coef > 0)
                 return grpo.policy_loss(
                     lp, mb["old_logp"], mb["advantages"], mb["loss_mask"][:, 1:],
                     eps_low=cfg.eps_low, eps_high=cfg.eps_high, aggregation=cfg.aggregation,
                     ref_logp=mb.get("ref_logp"), kl_coef=cfg.kl_coef,
-                    kl_estimator=cfg.kl_estimator, max_tokens=max_tokens,
+                    kl_estimator=cfg.kl_estimator, entropy=ent, entropy_coef=cfg.entropy_coef,
+                    max_tokens=max_tokens,
                     token_normalizer=token_norm, seq_normalizer=seq_norm,
                 )
 
@@ -71,7 +77,7 @@ def make_update_fn(
         params = optax.apply_updates(state.params, updates)
         weights = jnp.sum(mask_all, axis=(1, 2)) / jnp.maximum(token_norm, 1.0)
         metrics = {k: jnp.sum(v * weights) for k, v in ms.items() if k != "pg_loss"}
-        metrics.update(loss=jnp.sum(losses), grad_norm=optax.global_norm(grads))
+        metrics.update(loss=jnp.sum(losses), grad_norm=optax.tree.norm(grads))
         return state_lib.TrainState(params, opt_state, state.step + 1), metrics
 
     return update

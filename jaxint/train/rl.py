@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import pathlib
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +18,7 @@ from tqdm import tqdm
 from jaxint import rundir
 from jaxint.data import pipelines, records
 from jaxint.models import decoder, hf_io
+from jaxint.parallel import host
 from jaxint.sampling import api as sampling_api
 from jaxint.sampling import config as sampling_config
 from jaxint.sampling import engine as engine_lib
@@ -41,7 +41,11 @@ def sampler_config(cfg: config_lib.GRPOConfig, tokenizer: Any) -> sampling_confi
 
 
 class GRPOTrainer:
-    """Owns the train state, the (optional) frozen reference, the engine and the prompts."""
+    """Owns the train state, the (optional) frozen reference, the engine and the prompts.
+
+    The trainer takes over the model passed in: its parameter buffers are donated to the
+    first update, so use `trainer.model()` (or the export) afterwards, not the old object.
+    """
 
     def __init__(
         self, model: decoder.Decoder, tokenizer: Any, problems: Sequence[records.Problem],
@@ -50,6 +54,7 @@ class GRPOTrainer:
     ):
         if not problems:
             raise ValueError("GRPO needs at least one training problem")
+        host.require_mesh_if_multiprocess(mesh, "GRPOTrainer")
         self.cfg, self.mesh, self.tokenizer = cfg, mesh, tokenizer
         self.out_dir = pathlib.Path(out_dir)
         self.verify_timeout_s = verify_timeout_s
@@ -110,7 +115,7 @@ class GRPOTrainer:
             lp, ent = self._score(params, loop_utils.place_global(mb, self.mesh))
             lps.append(lp)
             ents.append(ent)
-        lps, ents = jax.device_get((lps, ents))
+        lps, ents = host.fetch((lps, ents))
         return np.concatenate(lps), np.concatenate(ents)
 
     def _updates(self, batch: dict[str, np.ndarray]) -> list[dict[str, float]]:
@@ -126,7 +131,7 @@ class GRPOTrainer:
                 placed = loop_utils.place_global(mb, self.mesh, batch_dim=1)
                 self.state, m = self._update(self.state, placed)
                 out.append(m)
-        return [{k: float(v) for k, v in m.items()} for m in jax.device_get(out)]
+        return [{k: float(v) for k, v in m.items()} for m in host.fetch(out)]
 
     def train_step(self) -> dict[str, float]:
         """One GRPO step; returns its metrics."""

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from jaxint import verify
 from jaxint.data import chat, records
 from jaxint.sampling import engine as engine_lib
 from jaxint.sampling import results
-from jaxint import verify
 
 MIN_SEQ_BUCKET = 64
 

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from jaxint import rundir
 from jaxint.data import pipelines
 from jaxint.models import decoder, hf_io
+from jaxint.parallel import host
 from jaxint.train import checkpoint as ckpt_lib
 from jaxint.train import config as config_lib
 from jaxint.train import loop_utils, optim, preemption, sft_step
@@ -51,10 +52,15 @@ def steps_per_epoch(examples: Sequence[Any], cfg: config_lib.SFTConfig) -> int:
 
 
 class SFTTrainer:
-    """Owns the train state, the compiled steps, the data iterator and the checkpoints."""
+    """Owns the train state, the compiled steps, the data iterator and the checkpoints.
+
+    The trainer takes over the model passed in: its parameter buffers are donated to the
+    first update, so use `trainer.model()` (or the export) afterwards, not the old object.
+    """
 
     def __init__(self, model: decoder.Decoder, examples: Sequence[Any], cfg: config_lib.SFTConfig,
                  out_dir: str | pathlib.Path, *, mesh: Mesh | None = None):
+        host.require_mesh_if_multiprocess(mesh, "SFTTrainer")
         self.cfg, self.mesh = cfg, mesh
         self.out_dir = pathlib.Path(out_dir)
         self.train_examples, self.eval_examples = split_eval(examples, cfg.eval_fraction, cfg.seed)
@@ -113,7 +119,7 @@ class SFTTrainer:
         nll = tokens = 0.0
         with loop_utils.mesh_context(self.mesh):
             for batch in ds:
-                out = jax.device_get(self._eval_step(
+                out = host.fetch(self._eval_step(
                     self.state.params, loop_utils.place_batch(batch, self.mesh)))
                 nll, tokens = nll + float(out["nll"]), tokens + float(out["tokens"])
         return nll / max(tokens, 1.0)
@@ -133,7 +139,7 @@ class SFTTrainer:
             m, n_tokens = self.train_step()
             tokens += n_tokens * jax.process_count()
             if self.step % self.cfg.log_every == 0 or self.step == self.total_steps:
-                m = {k: float(v) for k, v in jax.device_get(m).items()}
+                m = {k: float(v) for k, v in host.fetch(m).items()}
                 last = {"step": self.step, "loss": m["loss"], "grad_norm": m["grad_norm"],
                         "lr": float(schedule(self.step - 1)), "trained_tokens": m["tokens"],
                         "tokens_per_s": tokens / (time.perf_counter() - t0)}

@@ -51,7 +51,7 @@ def make_train_step(
         grads, losses = jax.lax.scan(micro, zeros, batch)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        metrics = {"loss": jnp.sum(losses), "grad_norm": optax.global_norm(grads),
+        metrics = {"loss": jnp.sum(losses), "grad_norm": optax.tree.norm(grads),
                    "tokens": total}
         return state_lib.TrainState(params, opt_state, state.step + 1), metrics
 

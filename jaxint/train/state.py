@@ -26,7 +26,11 @@ class TrainState:
 def create(params: nnx.State, tx: optax.GradientTransformation, mesh: Mesh | None) -> TrainState:
     """A fresh state; with a mesh the optimizer state is created already sharded."""
     if mesh is None:
-        return TrainState(params, tx.init(params), jnp.zeros((), jnp.int32))
+        # Committed to the parameters' device like a restored state is, so a resumed run
+        # hits the same compiled programs instead of compiling them again.
+        device = jax.tree.leaves(params)[0].devices().pop()
+        return jax.device_put(TrainState(params, tx.init(params), jnp.zeros((), jnp.int32)),
+                              device)
     abstract = jax.eval_shape(lambda p: TrainState(p, tx.init(p), jnp.zeros((), jnp.int32)), params)
     out = shardings(abstract, mesh)
     return jax.jit(lambda p: TrainState(p, tx.init(p), jnp.zeros((), jnp.int32)),

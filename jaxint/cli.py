@@ -84,13 +84,13 @@ def _run_config(path: str, overrides: Sequence[str], stages: Sequence[str] | Non
 
 
 def _eval_direct(args: argparse.Namespace) -> int:
+    import transformers
+
     from jaxint.data import config as data_config
     from jaxint.data import loaders
     from jaxint.evaluation import config as eval_config
     from jaxint.evaluation import evaluate
     from jaxint.models import hf_io
-
-    import transformers
 
     ks = tuple(args.k) if args.k else tuple(k for k in (1, 8, 32, 128) if k <= args.n)
     cfg = eval_config.EvalConfig(dataset=args.dataset, n=args.n, ks=ks,

@@ -33,8 +33,10 @@ class DemoConfig:
 
     Attributes:
         train_problems, heldout_problems: synthetic problems (disjoint seeds).
-        num_steps, max_digits, max_factor, ops: the task's difficulty knobs.
-        pretrain_steps, pretrain_batch, pretrain_lr: the base model's training.
+        num_steps, max_digits, max_factor, ops, max_value: the task's difficulty knobs
+            (every intermediate value lies in [0, max_value)).
+        pretrain_steps, pretrain_batch, pretrain_lr, pretrain_seq_len: the base model's
+            training (from random weights, one problem per row: the rows are short).
         eval_samples: samples per held-out problem for accuracy (greedy when temperature 0).
     """
 
@@ -44,10 +46,12 @@ class DemoConfig:
     max_digits: int = 2
     max_factor: int = 9
     ops: tuple[str, ...] = ("+", "-", "*")
+    max_value: int = 1000
     pretrain_problems: int = 2000
     pretrain_steps: int = 300
     pretrain_batch: int = 32
     pretrain_lr: float = 3e-3
+    pretrain_seq_len: int = 512
     eval_samples: int = 4
     eval_temperature: float = 0.7
     seed: int = 0
@@ -62,6 +66,7 @@ class DemoConfig:
     def __post_init__(self) -> None:
         for name in ("train_problems", "heldout_problems", "num_steps", "max_digits",
                      "pretrain_problems", "pretrain_steps", "pretrain_batch", "eval_samples",
+                     "pretrain_seq_len",
                      "hidden_size", "intermediate_size", "num_layers", "num_heads",
                      "num_kv_heads", "head_dim"):
             if getattr(self, name) < 1:
@@ -90,7 +95,8 @@ class RunConfig:
         default_factory=lambda: data_config.DatasetConfig(path="math-train", require_solution=True))
     generate: stages_config.GenerateConfig = dataclasses.field(
         default_factory=stages_config.GenerateConfig)
-    verify: verify_config.VerifyConfig = dataclasses.field(default_factory=verify_config.VerifyConfig)
+    verify: verify_config.VerifyConfig = dataclasses.field(
+        default_factory=verify_config.VerifyConfig)
     intervene: intervene_config.InterveneConfig = dataclasses.field(
         default_factory=intervene_config.InterveneConfig)
     filter: intervene_config.FilterConfig = dataclasses.field(
@@ -106,7 +112,8 @@ class RunConfig:
             raise ValueError(f"stages: unknown stage {unknown[0]!r} (stages: {', '.join(STAGES)})")
         order = [STAGES.index(s) for s in self.stages]
         if order != sorted(order) or len(set(order)) != len(order):
-            raise ValueError(f"stages must be in pipeline order without repeats, got {list(self.stages)}")
+            raise ValueError(
+                f"stages must be in pipeline order without repeats, got {list(self.stages)}")
         if not self.name or "/" in self.name:
             raise ValueError(f"name must be a non-empty directory name, got {self.name!r}")
 

@@ -114,4 +114,18 @@ def table(summary: dict[str, Any]) -> str:
         f"accepted, {summary.get('sft_examples', '-')} used for SFT; wall time "
         f"{summary['wall_s']:.0f} s.",
     ]
+    rejected = {k: v for k, v in iv.get("rejected", {}).items() if v}
+    if rejected:
+        lines.append("Rejected: " + ", ".join(f"{k} {v}" for k, v in sorted(rejected.items())))
+    if iv.get("location_hist"):
+        hist = sorted(iv["location_hist"].items(), key=lambda kv: int(kv[0]))
+        lines.append("First-error step of accepted interventions: "
+                     + ", ".join(f"step {k}: {v}" for k, v in hist))
+    flt = iv.get("filter") or {}
+    if flt.get("enabled"):
+        per = flt.get("num_samples", 0) // max(flt.get("interventions", 1), 1)
+        lines.append(f"Filter: {flt.get('kept')}/{flt.get('interventions')} kept "
+                     f"(>= 1 correct of {per} continuations); continuation accuracy from "
+                     f"prefix + intervention "
+                     f"{fmt(flt.get('mean_accuracy'))}.")
     return "\n".join(lines)

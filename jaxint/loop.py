@@ -19,8 +19,8 @@ import yaml
 
 from jaxint import config as config_lib
 from jaxint import configlib, rundir
-from jaxint.data import loaders, records
 from jaxint.data import config as data_config
+from jaxint.data import loaders, records
 from jaxint.evaluation import evaluate as evaluate_lib
 from jaxint.intervene import interveners
 from jaxint.intervene import stage as intervene_stage
@@ -29,7 +29,7 @@ from jaxint.models import spec as model_spec
 from jaxint.parallel import distributed
 from jaxint.parallel import mesh as mesh_lib
 from jaxint.sampling import config as sampling_config
-from jaxint.stages import demo_base, generate, rl_stage, sft_stage, verify_stage
+from jaxint.stages import generate, rl_stage, sft_stage, verify_stage
 from jaxint.train import preemption
 
 log = logging.getLogger(__name__)

@@ -63,7 +63,7 @@ def read_jsonl(path: pathlib.Path) -> Iterator[dict[str, Any]]:
 
 
 def now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 class Shards:

@@ -17,7 +17,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--roofline", action="store_true",
                    help="also the Qwen3-1.7B decode roofline (GPU/TPU only)")
     s.add_argument("--json")
-    t = sub.add_parser("train", help="SFT step tokens/s (and MFU on accelerators)")
+    t = sub.add_parser("train", help="SFT/GRPO step tokens/s (and MFU on accelerators)")
+    t.add_argument("--step", choices=("sft", "grpo"), default="sft")
     t.add_argument("--model", choices=("bench", "qwen3-1.7b"), default="bench")
     t.add_argument("--batch", type=int, default=8)
     t.add_argument("--seq-len", type=int, default=512)
@@ -44,7 +45,7 @@ def main(argv: Sequence[str]) -> int:
         from jaxint.bench import train
 
         result = train.run(model=args.model, batch=args.batch, seq_len=args.seq_len,
-                           remat=args.remat)
+                           remat=args.remat, step_kind=args.step)
         print(json.dumps(result, indent=2))
     else:
         from jaxint.verify import bench as verify_bench

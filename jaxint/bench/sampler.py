@@ -109,9 +109,8 @@ def format_table(r: dict[str, Any]) -> str:
     for name in MODES:
         e = r[name]
         hf = e.get("transformers_tokens_per_s")
-        lines.append(f"| {name} | {e['jaxint_tokens_per_s']:.0f} | "
-                     f"{'-' if hf is None else f'{hf:.0f}'} | "
-                     f"{'-' if hf is None else f'{e['ratio']:.2f}x'} |")
+        hf_cell, ratio_cell = ("-", "-") if hf is None else (f"{hf:.0f}", f"{e['ratio']:.2f}x")
+        lines.append(f"| {name} | {e['jaxint_tokens_per_s']:.0f} | {hf_cell} | {ratio_cell} |")
     t = r["long_tail"]
     lines += ["", f"long tail ({t['requests']} requests, {t['slots']} slots, output lengths "
               f"{t['lengths']['min']}-{t['lengths']['max']}, mean {t['lengths']['mean']:.0f}): "
@@ -123,8 +122,10 @@ def format_table(r: dict[str, Any]) -> str:
 
 
 def format_roofline(rows: list[dict[str, Any]]) -> str:
-    out = ["", "| batch | decode tok/s | HBM GB/s | % of peak |", "|---|---|---|---|"]
+    out = ["", "| batch | decode tok/s | HBM GB/s | % of HBM roofline | prefill tok/s |",
+           "|---|---|---|---|---|"]
     for row in rows:
         out.append(f"| {row['batch']} | {row['tokens_per_s']:.0f} | {row['bytes_per_s'] / 1e9:.0f}"
-                   f" | {100 * row['fraction_of_peak']:.0f}% |")
+                   f" | {100 * row['fraction_of_peak']:.0f}% | "
+                   f"{row.get('prefill_tokens_per_s', float('nan')):.0f} |")
     return "\n".join(out)

@@ -20,10 +20,8 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh, SingleDeviceSharding
 
-from jaxint.models import build
+from jaxint.models import build, decoder, safetensors_io
 from jaxint.models import config as config_lib
-from jaxint.models import decoder
-from jaxint.models import safetensors_io
 from jaxint.parallel import sharding
 
 log = logging.getLogger(__name__)
@@ -85,7 +83,8 @@ def tensor_maps(cfg: config_lib.ModelConfig) -> list[TensorMap]:
         TensorMap("embed", "model.embed_tokens.weight", _identity, _identity),
         TensorMap("final_norm", "model.norm.weight", _identity, _identity),
         TensorMap("blocks/attn_norm", layer + "input_layernorm.weight", _identity, _identity),
-        TensorMap("blocks/mlp_norm", layer + "post_attention_layernorm.weight", _identity, _identity),
+        TensorMap("blocks/mlp_norm", layer + "post_attention_layernorm.weight", _identity,
+                  _identity),
         TensorMap("blocks/q", layer + "self_attn.q_proj.weight", *_heads_in(N, H)),
         TensorMap("blocks/k", layer + "self_attn.k_proj.weight", *_heads_in(K, H)),
         TensorMap("blocks/v", layer + "self_attn.v_proj.weight", *_heads_in(K, H)),
@@ -307,7 +306,8 @@ def save_hf(
             pending = {}
     if writer:
         if total > 1:
-            index = {"metadata": {}, "weight_map": {l[0]: file_names[s] for l, s in zip(layout, plan)}}
+            weight_map = {entry[0]: file_names[s] for entry, s in zip(layout, plan)}
+            index = {"metadata": {}, "weight_map": weight_map}
             (out / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
         hf_cfg = config_lib.to_hf_config(model.config, torch_dtype=dtype)
         (out / "config.json").write_text(json.dumps(hf_cfg, indent=2))

@@ -130,12 +130,16 @@ def qkv(
     k = jnp.einsum("BTD,DKH->BTKH", x_BTD, _p(layer, "k", dt))
     v = jnp.einsum("BTD,DKH->BTKH", x_BTD, _p(layer, "v", dt))
     if cfg.attention_bias:
-        q, k, v = q + _p(layer, "q_bias", dt), k + _p(layer, "k_bias", dt), v + _p(layer, "v_bias", dt)
+        q = q + _p(layer, "q_bias", dt)
+        k = k + _p(layer, "k_bias", dt)
+        v = v + _p(layer, "v_bias", dt)
     if cfg.qk_norm:
         q = rms_norm(q, layer["q_norm"], cfg.rms_norm_eps)
         k = rms_norm(k, layer["k_norm"], cfg.rms_norm_eps)
-    q = rules.shard(apply_rope(q, positions_BT, inv_freq), ("act_batch", "act_seq", "act_heads", None))
-    k = rules.shard(apply_rope(k, positions_BT, inv_freq), ("act_batch", "act_seq", "act_kv_heads", None))
+    q = rules.shard(apply_rope(q, positions_BT, inv_freq),
+                    ("act_batch", "act_seq", "act_heads", None))
+    k = rules.shard(apply_rope(k, positions_BT, inv_freq),
+                    ("act_batch", "act_seq", "act_kv_heads", None))
     v = rules.shard(v, ("act_batch", "act_seq", "act_kv_heads", None))
     return q, k, v
 

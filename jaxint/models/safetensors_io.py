@@ -49,7 +49,8 @@ class SafetensorsFile:
         """A read-only view of tensor `name` (no bytes are read until it is sliced)."""
         entry = self.entries[name]
         if entry["dtype"] not in _DTYPES:
-            raise CheckpointError(f"{self.path}: tensor {name} has unsupported dtype {entry['dtype']}")
+            raise CheckpointError(
+                f"{self.path}: tensor {name} has unsupported dtype {entry['dtype']}")
         if self._map is None:
             self._map = np.memmap(self.path, dtype=np.uint8, mode="r")
         start, end = entry["data_offsets"]
@@ -71,7 +72,8 @@ class Checkpoint:
             for name in f.entries:
                 if name in self.where:
                     raise CheckpointError(
-                        f"tensor {name} appears in both {self.where[name].path.name} and {f.path.name}"
+                        f"tensor {name} appears in both {self.where[name].path.name} and "
+                        f"{f.path.name}"
                     )
                 self.where[name] = f
 

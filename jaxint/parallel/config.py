@@ -47,7 +47,8 @@ class DistributedConfig:
         if self.mode not in ("auto", "off", "explicit"):
             raise ValueError(f"distributed.mode must be auto|off|explicit, got {self.mode!r}")
         if self.mode == "explicit" and (
-            self.coordinator_address is None or self.num_processes is None or self.process_id is None
+            self.coordinator_address is None or self.num_processes is None
+            or self.process_id is None
         ):
             raise ValueError(
                 "distributed.mode=explicit needs coordinator_address, num_processes and process_id"

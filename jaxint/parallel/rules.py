@@ -105,5 +105,6 @@ def shard(x: jax.Array, names: Sequence[str | None]) -> jax.Array:
     if mesh is None:
         return x
     if len(names) != x.ndim:
-        raise ValueError(f"shard(): {len(names)} names {tuple(names)} for an array of rank {x.ndim}")
+        raise ValueError(
+            f"shard(): {len(names)} names {tuple(names)} for an array of rank {x.ndim}")
     return jax.lax.with_sharding_constraint(x, spec_for(names, x.shape, mesh))

@@ -82,8 +82,10 @@ class Engine:
         self.cfg = cfg
         self.mesh = mesh
         self.tokenizer = tokenizer
-        self.matcher = stops_lib.StopMatcher(tokenizer, cfg.stop_strings) if cfg.stop_strings else None
-        self.selection = steps.Selection(cfg.temperature, cfg.top_k, cfg.top_p, tuple(cfg.stop_token_ids))
+        self.matcher = (stops_lib.StopMatcher(tokenizer, cfg.stop_strings) if cfg.stop_strings
+                        else None)
+        self.selection = steps.Selection(cfg.temperature, cfg.top_k, cfg.top_p,
+                                         tuple(cfg.stop_token_ids))
         self.cache_dtype = str(state_lib.cache_dtype(model_cfg, cfg.cache_dtype))
         self.stats: dict[str, float] = {}
 
@@ -197,7 +199,8 @@ class _Run:
         self.num_slots = slots
         self.cache_len = cache_len
         self.state = state
-        self.queue = collections.deque((p, j) for p in range(len(prompts)) for j in range(engine.cfg.n))
+        self.queue = collections.deque(
+            (p, j) for p in range(len(prompts)) for j in range(engine.cfg.n))
         self.slots: list[_Slot | None] = [None] * slots
         self.out: list[list[results.Sample | None]] = [[None] * engine.cfg.n for _ in prompts]
         self.tokens_out = 0

@@ -20,7 +20,7 @@ def _problems(cfg, n: int, seed: int, exclude: set[str]) -> list[records.Problem
     out, seen = [], set(exclude)
     batch = synthetic.make_problems(3 * n, seed=seed, num_steps=cfg.num_steps,
                                     max_digits=cfg.max_digits, max_factor=cfg.max_factor,
-                                    ops=tuple(cfg.ops))
+                                    ops=tuple(cfg.ops), max_value=cfg.max_value)
     for p in batch:
         if p.problem not in seen:
             seen.add(p.problem)
@@ -63,7 +63,8 @@ def pretrain(
         for p in problems
     ]
     sft_cfg = train_config.SFTConfig(
-        epochs=1, max_steps=cfg.pretrain_steps, batch_size=cfg.pretrain_batch, seq_len=512,
+        epochs=1, max_steps=cfg.pretrain_steps, batch_size=cfg.pretrain_batch,
+        seq_len=cfg.pretrain_seq_len,
         eval_fraction=0.02, eval_every=max(1, cfg.pretrain_steps // 4), seed=cfg.seed,
         optimizer=train_config.OptimizerConfig(lr=cfg.pretrain_lr, warmup_ratio=0.05,
                                                min_lr_ratio=0.1, weight_decay=0.01),

@@ -17,7 +17,9 @@ from jaxint.stages import config as config_lib
 from jaxint.train import rollouts
 
 
-def sampler_config(cfg: config_lib.GenerateConfig, tokenizer: Any) -> sampling_config.SamplingConfig:
+def sampler_config(
+    cfg: config_lib.GenerateConfig, tokenizer: Any
+) -> sampling_config.SamplingConfig:
     return sampling_config.SamplingConfig(
         max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k,
         top_p=cfg.top_p, n=cfg.samples_per_problem,

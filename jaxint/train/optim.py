@@ -19,10 +19,11 @@ def schedule(cfg: config_lib.OptimizerConfig, total_steps: int) -> optax.Schedul
 
 def make(cfg: config_lib.OptimizerConfig, total_steps: int) -> optax.GradientTransformation:
     """Global-norm clipping then AdamW; optimizer moments stay in the parameters' dtype
-    (float32 by default: bfloat16 compute, float32 master weights and moments)."""
+    (float32 by default: bfloat16 compute, float32 master weights and moments), except the
+    first moment when `cfg.mu_dtype` is set (the second moment's range needs float32)."""
     parts = [optax.clip_by_global_norm(cfg.grad_clip)] if cfg.grad_clip else []
     parts.append(optax.adamw(
         schedule(cfg, total_steps), b1=cfg.b1, b2=cfg.b2, eps=cfg.eps,
-        weight_decay=cfg.weight_decay,
+        weight_decay=cfg.weight_decay, mu_dtype=cfg.mu_dtype,
     ))
     return optax.chain(*parts)

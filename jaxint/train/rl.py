@@ -106,7 +106,9 @@ class GRPOTrainer:
         for i in range(0, B, size):
             yield {k: v[i : i + size] for k, v in batch.items()}
 
-    def _score_all(self, params: nnx.State, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def _score_all(
+        self, params: nnx.State, batch: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Log-probs and entropies of every sequence, micro-batch by micro-batch."""
         size = self.cfg.micro_batch_size or batch["tokens"].shape[0]
         lps, ents = [], []
@@ -148,8 +150,9 @@ class GRPOTrainer:
                 ro = rollouts.score(problems, prompts, samples, timeout_s=self.verify_timeout_s)
             with self.timer.phase("training"):
                 zero = np.asarray(grpo.zero_advantage_groups(jnp.asarray(ro.rewards)))
-                adv = np.asarray(grpo.advantages(jnp.asarray(ro.rewards), std_normalize=cfg.std_normalize,
-                                                 batch_normalize=cfg.batch_normalize))
+                adv = np.asarray(grpo.advantages(
+                    jnp.asarray(ro.rewards), std_normalize=cfg.std_normalize,
+                    batch_normalize=cfg.batch_normalize))
                 batch = rollouts.training_batch(
                     ro, adv, mask_truncated=cfg.mask_truncated,
                     drop_groups=zero if cfg.drop_zero_adv_groups else None)
@@ -170,9 +173,11 @@ class GRPOTrainer:
             "step": self.step, "reward_mean": float(ro.rewards.mean()),
             "pass_rate": float((ro.rewards.max(axis=1) > 0).mean()),
             "zero_adv_frac": float(zero.mean()), "response_len_mean": float(np.mean(lengths)),
-            "truncated_frac": float(np.mean([s.finish_reason == "length" for g in ro.samples for s in g])),
+            "truncated_frac": float(np.mean(
+                [s.finish_reason == "length" for g in ro.samples for s in g])),
             "entropy": float((entropy * mask).sum() / n),
-            "sampler_logprob_gap": float((np.abs(batch["sampler_logp"] - batch["old_logp"]) * mask).sum() / n),
+            "sampler_logprob_gap": float(
+                (np.abs(batch["sampler_logp"] - batch["old_logp"]) * mask).sum() / n),
             "rollout_tokens_per_s": ro.num_tokens / max(times.get("rollout", 0.0), 1e-9),
             "train_tokens_per_s": train_tokens / max(times.get("training", 0.0), 1e-9),
             **{f"time_{k}_s": v for k, v in times.items()},

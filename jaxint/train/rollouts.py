@@ -85,7 +85,8 @@ def training_batch(
             keep.append(not dropped and not (mask_truncated and s.finish_reason == "length"))
     B, T = len(seqs), bucket(max(len(x) for x in seqs))
     out = {
-        "tokens": np.zeros((B, T), np.int32), "positions": np.tile(np.arange(T, dtype=np.int32), (B, 1)),
+        "tokens": np.zeros((B, T), np.int32),
+        "positions": np.tile(np.arange(T, dtype=np.int32), (B, 1)),
         "segment_ids": np.zeros((B, T), np.int32), "loss_mask": np.zeros((B, T), np.float32),
         "sampler_logp": np.zeros((B, T - 1), np.float32),
         "advantages": advantages.reshape(-1).astype(np.float32),

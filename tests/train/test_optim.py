@@ -51,11 +51,27 @@ def test_adamw_step_with_clipping_hand_computed():
     np.testing.assert_allclose(optax.apply_updates(p, updates), expected, rtol=1e-6)
 
 
+def test_bfloat16_first_moment():
+    """mu_dtype=bfloat16 stores Adam's first moment in bfloat16 (half its memory), keeps the
+    second in float32, and the first step is still g / (|g| + eps) to bfloat16 precision."""
+    cfg = config.OptimizerConfig(lr=0.1, warmup_ratio=0.0, min_lr_ratio=1.0, eps=1.0,
+                                 grad_clip=0.0, mu_dtype="bfloat16")
+    p, g = jnp.asarray([1.0, -2.0]), jnp.asarray([3.0, 4.0])
+    tx = optim.make(cfg, 10)
+    state = tx.init(p)
+    adam = state[0][0]  # chain(adamw = chain(scale_by_adam, ...))
+    assert adam.mu.dtype == jnp.bfloat16 and adam.nu.dtype == jnp.float32
+    updates, _ = tx.update(g, state, p)
+    np.testing.assert_allclose(optax.apply_updates(p, updates), [1.0 - 0.075, -2.0 - 0.08],
+                               rtol=1e-2)
+
+
 @pytest.mark.parametrize("make, field", [
     (lambda: config.OptimizerConfig(lr=0.0), "optimizer.lr"),
     (lambda: config.OptimizerConfig(warmup_ratio=1.0), "optimizer.warmup_ratio"),
     (lambda: config.OptimizerConfig(min_lr_ratio=1.5), "optimizer.min_lr_ratio"),
     (lambda: config.OptimizerConfig(grad_clip=-1.0), "optimizer.grad_clip"),
+    (lambda: config.OptimizerConfig(mu_dtype="float16"), "optimizer.mu_dtype"),
     (lambda: config.CheckpointConfig(every=0), "checkpoint.every"),
     (lambda: config.SFTConfig(batch_size=8, micro_batch_size=3), "sft.micro_batch_size"),
     (lambda: config.SFTConfig(batching="bucket"), "sft.batching"),

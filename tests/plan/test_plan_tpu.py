@@ -1,0 +1,40 @@
+"""`jaxint plan` for a TPU v5e 2x4 topology, compiled by libtpu on this CPU machine.
+
+Skipped without libtpu (`pip install 'jaxint[plan]'`); forward functions only, since the TPU
+compiler needs about a minute for a train step even of the tiny model.
+"""
+
+from __future__ import annotations
+
+import pytest
+from jax.sharding import PartitionSpec
+
+from jaxint.plan import cli, topologies
+from tests.plan.conftest import tiny_config
+
+pytestmark = pytest.mark.skipif(
+    not topologies.has_libtpu(),
+    reason="libtpu is not installed (pip install 'jaxint[plan]' brings the TPU compiler)")
+
+
+@pytest.fixture(scope="module")
+def rows():
+    cfg = tiny_config("plan.functions=[grpo_score,gen_decode]")
+    return {r.result.name: r for r in cli.plan(cfg, topologies.get("v5e:2x4"))}
+
+
+def test_tpu_figures(rows):
+    for row in rows.values():
+        r = row.result
+        assert r.arguments > 0 and r.total > 0 and r.flops > 0
+        assert row.hbm_bytes == int(15.75 * (1 << 30)) and row.fits
+
+
+def test_tpu_shardings_follow_the_mesh(rows):
+    params, batch = rows["grpo_score"].result.input_shardings[0]
+    devices = {d.device_kind for s in [batch["tokens"]] for d in s.device_set}
+    assert devices == {"TPU v5 lite"}
+    assert batch["tokens"].spec == PartitionSpec("fsdp", None)
+    cache = rows["gen_decode"].result.input_shardings[0][-1].cache_k  # (params, state)
+    # [L, slots, S, K, H]: slots over fsdp, kv heads over tensor.
+    assert cache.spec == PartitionSpec(None, "fsdp", None, "tensor", None)

@@ -130,6 +130,12 @@ class Pipeline:
             sampling_base=self.engine_base(), progress=self.progress)
 
     def stage_sft(self) -> dict[str, Any]:
+        if not sft_stage.intervention_records(self.run_dir):
+            # A small policy may propose nothing usable (SmolLM2-135M writes no <intervention>
+            # block): the loop goes on from the unchanged policy rather than losing the run.
+            log.warning("sft: no accepted interventions (see intervene/stats.json); skipping "
+                        "SFT, the next stage starts from the current policy")
+            return {"examples": 0, "skipped": "no accepted interventions"}
         summary, model = sft_stage.run(
             self.run_dir, self.cfg.sft, model=self.policy(), tokenizer=self.tokenizer(),
             problems=self.problems_by_id(), mesh=self.mesh, tokenizer_dir=self.tokenizer_dir,
@@ -170,8 +176,9 @@ class Pipeline:
     # ------------------------------------------------------------------ running
     def _after_skip(self, stage: str) -> None:
         """Picks up a finished model-producing stage's export."""
-        if stage in ("sft", "rl"):
-            self.set_policy(self.run_dir.root / stage / "hf")
+        export = self.run_dir.root / stage / "hf"
+        if stage in ("sft", "rl") and (export / "config.json").is_file():  # sft may be skipped
+            self.set_policy(export)
 
     def _pick_up_earlier_stages(self) -> None:
         """A single-stage command (`jaxint rl CONFIG`) starts from the latest model that the

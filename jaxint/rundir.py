@@ -80,8 +80,14 @@ class Shards:
         return self.path(index).is_file()
 
     def write(self, index: int, records: Sequence[dict[str, Any]]) -> None:
+        """Commits shard `index`; then, if SIGTERM arrived (preemption), raises `Preempted`:
+        a committed shard is the sampling stages' safe point, as a checkpoint is training's."""
         if is_writer():
             write_jsonl(self.path(index), records)
+        from jaxint.train import preemption  # lazy: run files must not import training
+
+        if preemption.requested():
+            raise preemption.Preempted(f"preempted after writing {self.path(index)}")
 
     def indices(self) -> list[int]:
         prefix = f"{self.name}-"

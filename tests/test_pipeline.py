@@ -91,6 +91,49 @@ def test_killed_generate_loses_only_its_shard(workspace, tmp_path):
     assert len({(r["problem_id"], r["sample_index"]) for r in resumed}) == len(resumed)
 
 
+def test_sigterm_during_generate_stops_after_the_shard(workspace, tmp_path, monkeypatch):
+    """SIGTERM while shard 0 is being sampled: the shard is committed, the stage raises
+    Preempted (the CLI exits 143) instead of sampling on, and a rerun finishes the rest."""
+    from jaxint.train import preemption
+
+    overrides = _overrides(workspace, tmp_path, ["generate"])
+    real_write = rundir.write_jsonl
+
+    def write_then_signal(path, records):  # the signal arrives while shard 0 is written
+        real_write(path, records)
+        preemption.request()
+
+    monkeypatch.setattr(rundir, "write_jsonl", write_then_signal)
+    try:
+        with pytest.raises(preemption.Preempted, match="shard-00000"):
+            loop.Pipeline(config.load(None, overrides), progress=False).run()
+    finally:
+        preemption.clear()
+    shards = rundir.Shards(tmp_path / "tiny" / "generate")
+    assert shards.indices() == [0]
+    monkeypatch.setattr(rundir, "write_jsonl", real_write)
+    loop.Pipeline(config.load(None, overrides), progress=False).run()
+    assert shards.indices() == [0, 1, 2]
+    assert len(list(shards.read())) == 12
+
+
+def test_sft_without_interventions_is_skipped(workspace, tmp_path):
+    """A policy that proposes nothing usable: SFT is skipped (recorded in the manifest) and
+    GRPO trains the unchanged policy instead of the whole run failing."""
+    loop.Pipeline(config.load(None, _overrides(workspace, tmp_path, STAGES[:3])),
+                  progress=False).run()
+    run_dir = tmp_path / "tiny"
+    rundir.write_jsonl(run_dir / "intervene" / "interventions.jsonl", [])
+    pipe = loop.Pipeline(config.load(None, _overrides(workspace, tmp_path, ["sft", "rl"])),
+                         progress=False)
+    out = pipe.run()
+    assert out["sft"] == {"examples": 0, "skipped": "no accepted interventions"}
+    assert not (run_dir / "sft" / "hf").exists()
+    assert (run_dir / "rl" / "hf" / "config.json").is_file()
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["stages"]["sft"]["status"] == "done"
+
+
 def test_single_stage_command_picks_up_the_sft_export(workspace, tmp_path):
     cfg = config.load(None, _overrides(workspace, tmp_path, STAGES[:5]))
     loop.Pipeline(cfg, progress=False).run()

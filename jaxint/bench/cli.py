@@ -14,6 +14,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--repeats", type=int, default=3)
     s.add_argument("--chunk", type=int, default=64)
     s.add_argument("--no-hf", action="store_true", help="skip the transformers baseline")
+    s.add_argument("--tail-requests", type=int, default=256,
+                   help="long-tail queue length (16 slots): InT's continuation workloads queue "
+                   "many times the slot count; a queue of 4x the slots is dominated by its "
+                   "single longest request")
     s.add_argument("--roofline", action="store_true",
                    help="also the Qwen3-1.7B decode roofline (GPU/TPU only)")
     s.add_argument("--json")
@@ -35,7 +39,8 @@ def main(argv: Sequence[str]) -> int:
     if args.what == "sampler":
         from jaxint.bench import sampler
 
-        result = sampler.run(repeats=args.repeats, chunk=args.chunk, with_hf=not args.no_hf)
+        result = sampler.run(repeats=args.repeats, chunk=args.chunk, with_hf=not args.no_hf,
+                             tail_requests=args.tail_requests)
         if args.roofline:
             from jaxint.bench import roofline
 

@@ -80,7 +80,7 @@ def long_tail(model, *, requests: int, slots: int, lo: int, hi: int, repeats: in
 
 
 def run(*, repeats: int = 3, batch: int = 16, prompt_len: int = 64, new_tokens: int = 192,
-        chunk: int = 64, with_hf: bool = True, tail_requests: int = 64) -> dict[str, Any]:
+        chunk: int = 64, with_hf: bool = True, tail_requests: int = 256) -> dict[str, Any]:
     cfg = workloads.qwen3_bench()
     model = build.random_init(cfg, seed=0)
     prompts = workloads.random_prompts(batch, prompt_len, cfg.vocab_size)

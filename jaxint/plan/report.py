@@ -1,6 +1,6 @@
 """Turning compiled figures into a verdict and a step-time bound, and printing the table.
 
-How to read a row (also in docs/plan_table.md):
+How to read a row (also in configs/plan_table.md):
   total     = arguments + new outputs + temporaries + resident, per device, against the HBM of
               one chip. "fits", or "over by X GiB" naming the largest of the three terms.
   bound     = max(FLOPs / peak FLOP/s, HBM traffic / HBM bandwidth): no step can run faster

@@ -176,9 +176,8 @@ class Pipeline:
     # ------------------------------------------------------------------ running
     def _after_skip(self, stage: str) -> None:
         """Picks up a finished model-producing stage's export."""
-        export = self.run_dir.root / stage / "hf"
-        if stage in ("sft", "rl") and (export / "config.json").is_file():  # sft may be skipped
-            self.set_policy(export)
+        if stage in ("sft", "rl") and not self.run_dir.summary(stage).get("skipped"):
+            self.set_policy(self.run_dir.root / stage / "hf")
 
     def _pick_up_earlier_stages(self) -> None:
         """A single-stage command (`jaxint rl CONFIG`) starts from the latest model that the

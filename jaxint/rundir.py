@@ -79,14 +79,17 @@ class Shards:
     def done(self, index: int) -> bool:
         return self.path(index).is_file()
 
-    def write(self, index: int, records: Sequence[dict[str, Any]]) -> None:
+    def write(self, index: int, records: Sequence[dict[str, Any]], *,
+              safe_point: bool = True) -> None:
         """Commits shard `index`; then, if SIGTERM arrived (preemption), raises `Preempted`:
-        a committed shard is the sampling stages' safe point, as a checkpoint is training's."""
+        a committed shard is the sampling stages' safe point, as a checkpoint is training's.
+        A side file written before the shard's main one passes `safe_point=False`, so a
+        signal cannot drop the main file's finished work."""
         if is_writer():
             write_jsonl(self.path(index), records)
         from jaxint.train import preemption  # lazy: run files must not import training
 
-        if preemption.requested():
+        if safe_point and preemption.requested():
             raise preemption.Preempted(f"preempted after writing {self.path(index)}")
 
     def indices(self) -> list[int]:

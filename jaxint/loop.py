@@ -15,15 +15,14 @@ import pathlib
 import time
 from typing import Any
 
-import yaml
-
 from jaxint import config as config_lib
-from jaxint import configlib, rundir
+from jaxint import configlib, drift, rundir
+from jaxint.data import chat, loaders, records
 from jaxint.data import config as data_config
-from jaxint.data import loaders, records
 from jaxint.evaluation import evaluate as evaluate_lib
 from jaxint.intervene import interveners
 from jaxint.intervene import stage as intervene_stage
+from jaxint.metrics import writers as metric_writers
 from jaxint.models import decoder
 from jaxint.models import spec as model_spec
 from jaxint.parallel import distributed
@@ -38,20 +37,22 @@ log = logging.getLogger(__name__)
 class Pipeline:
     """One run: its config, run directory, mesh, and the current policy."""
 
-    def __init__(self, cfg: config_lib.RunConfig, *, progress: bool = True):
+    def __init__(self, cfg: config_lib.RunConfig, *, progress: bool = True,
+                 restart_from: str | None = None):
         distributed.maybe_initialize(cfg.distributed)
         self.cfg = cfg
+        self.cfg0 = cfg  # what stage fingerprints are taken of (set_policy changes self.cfg)
         self.progress = progress
         self.run_dir = rundir.RunDir(cfg.run_dir)
+        if restart_from is not None:
+            drift.restart_from(self.run_dir, restart_from)
         self.mesh = mesh_lib.make_mesh(cfg.mesh)
         self._policy: decoder.Decoder | None = None
         self._tokenizer: Any = None
         self._problems: list[records.Problem] | None = None
         self.base_spec = cfg.model  # the starting model, for the RL-only baseline
         self.t0 = time.perf_counter()
-        if rundir.is_writer():
-            rundir.atomic_write_text(self.run_dir.root / "config.yaml",
-                                     yaml.safe_dump(configlib.to_dict(cfg), sort_keys=False))
+        drift.write_config(self.run_dir, cfg)
 
     # ------------------------------------------------------------------ resources
     @property
@@ -65,7 +66,11 @@ class Pipeline:
         if self._tokenizer is None:
             import transformers
 
-            self._tokenizer = transformers.AutoTokenizer.from_pretrained(self.tokenizer_dir)
+            tok = transformers.AutoTokenizer.from_pretrained(self.tokenizer_dir)
+            # data.chat_template_kwargs (or the base model's default) for every rendering
+            kwargs = chat.resolve_template_kwargs(self.cfg.data.chat_template_kwargs,
+                                                  self.base_spec.path or self.base_spec.preset)
+            self._tokenizer = chat.with_template_kwargs(tok, kwargs)
         return self._tokenizer
 
     def problems(self) -> list[records.Problem]:
@@ -95,7 +100,7 @@ class Pipeline:
 
     def stage_verify(self) -> dict[str, Any]:
         return verify_stage.run(self.run_dir, problems=self.problems(),
-                                timeout_s=self.cfg.verify.timeout_s)
+                                timeout_s=self.cfg.verify.timeout_s, progress=self.progress)
 
     def engine_base(self) -> sampling_config.SamplingConfig:
         """Engine sizing (slots, chunk) for stages that sample: the `generate` section's."""
@@ -171,6 +176,7 @@ class Pipeline:
                                         self.run_dir.stage("eval") / name, mesh=self.mesh,
                                         progress=self.progress)
         log.info("eval %s:\n%s", name, evaluate_lib.table(summary))
+        self.run_dir.metrics("eval").write({"model": name, **summary})  # dashboards see it too
         return summary
 
     # ------------------------------------------------------------------ running
@@ -190,19 +196,31 @@ class Pipeline:
                 self._after_skip(stage)
 
     def run_stage(self, stage: str, fn) -> dict[str, Any]:
+        """Runs `stage` unless it is done; either way only if the config it ran with (its
+        manifest fingerprint) equals this run's, else `drift.ConfigDriftError`."""
+        drift.check(self.run_dir, self.cfg0, [stage])
         if self.run_dir.is_done(stage):
             log.info("stage %s: done already, skipping", stage)
             self._after_skip(stage)
             return self.run_dir.summary(stage)
-        self.run_dir.mark(stage, "running")
+        self.run_dir.mark(stage, "running", **drift.record(self.cfg0, stage))
         t = time.perf_counter()
         summary = fn()
         self.run_dir.mark(stage, "done", summary=summary, wall_s=round(time.perf_counter() - t, 2))
+        metric_writers.flush()  # a finished stage is on the dashboards even if the next dies
         return summary
 
     def run(self) -> dict[str, Any]:
-        """Runs every configured stage; returns {stage: summary}."""
+        """Runs every configured stage; returns {stage: summary}. The `logging:` writers
+        (TensorBoard, W&B) are open throughout and closed at the end, on error or preemption."""
+        with metric_writers.session(self.cfg.logging, self.run_dir.root, run_name=self.cfg.name,
+                                    config=configlib.to_dict(self.cfg0)):
+            return self._run()
+
+    def _run(self) -> dict[str, Any]:
         preemption.install()
+        stages = list(self.cfg.stages) + (["rl_baseline"] if self.cfg.rl_baseline else [])
+        drift.check(self.run_dir, self.cfg0, stages)  # every changed stage, before any work
         self._pick_up_earlier_stages()
         out = {}
         for stage in self.cfg.stages:
@@ -212,13 +230,20 @@ class Pipeline:
         return out
 
 
-def run(cfg: config_lib.RunConfig, *, progress: bool = True) -> dict[str, Any]:
-    """`jaxint run`: the demo when the config has a `demo:` section, else the pipeline."""
+def run(cfg: config_lib.RunConfig, *, progress: bool = True,
+        restart_from: str | None = None) -> dict[str, Any]:
+    """`jaxint run`: the demo when the config has a `demo:` section, else the pipeline.
+
+    `restart_from` first archives that stage's and later stages' outputs (`drift`)."""
     distributed.maybe_initialize(cfg.distributed)  # before anything touches a device
+    if restart_from is not None:
+        drift.restart_from(rundir.RunDir(cfg.run_dir), restart_from)
     if cfg.demo is not None:
         from jaxint import demo
 
-        return demo.run(cfg, progress=progress)
+        with metric_writers.session(cfg.logging, cfg.run_dir, run_name=cfg.name,
+                                    config=configlib.to_dict(cfg)):
+            return demo.run(cfg, progress=progress)
     return Pipeline(cfg, progress=progress).run()
 
 

@@ -1,8 +1,11 @@
 """The run directory: where every stage reads its inputs and writes its outputs.
 
 Layout (`runs/NAME/`):
-    config.yaml          the resolved config of the latest invocation
-    manifest.json        which stages finished, when, with which outputs and summary
+    config.yaml          the resolved config of the run, written once (see `jaxint.drift`)
+    history.log          one JSON line per invocation: time, command line, config hash
+    manifest.json        which stages finished, when, with which outputs and summary, and
+                         the config values each stage ran with (its fingerprint)
+    archive/TIME/        stages moved aside by `--restart-from STAGE` (never deleted)
     STAGE/               one folder per stage (generate, verify, intervene, filter, sft, rl, eval)
         shard-00000.jsonl  records, written shard by shard (atomic rename when complete)
         metrics.jsonl      one JSON object per line (step metrics, progress)
@@ -16,6 +19,7 @@ computes the same work.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -25,6 +29,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 STAGES = ("generate", "verify", "intervene", "filter", "sft", "rl", "eval")
+
+
+class RunDirError(ValueError):
+    """A run directory's own files (manifest, config) are unreadable or contradict the run;
+    the message names the file and the way on."""
 
 
 def is_writer() -> bool:
@@ -41,15 +50,33 @@ def atomic_write_text(path: pathlib.Path, text: str) -> None:
     """Writes via a temporary file and rename, so readers never see a partial file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        # Strict UTF-8: text that cannot be encoded (a lone surrogate) fails here, and the
+        # temporary file is removed, so neither a torn nor a stray file is left behind.
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _jsonl_line(path: pathlib.Path, index: int, record: dict[str, Any]) -> str:
+    """One record as a JSONL line that is valid UTF-8, or a ValueError naming file and record."""
+    line = json.dumps(record, ensure_ascii=False) + "\n"
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError(f"{path}: record {index + 1}: text is not valid Unicode ({err.reason} "
+                         f"at character {err.start}); nothing was written") from None
+    return line
 
 
 def write_jsonl(path: pathlib.Path, records: Iterable[dict[str, Any]]) -> None:
-    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    atomic_write_text(path, "".join(_jsonl_line(path, i, r) for i, r in enumerate(records)))
 
 
 def read_jsonl(path: pathlib.Path) -> Iterator[dict[str, Any]]:
@@ -125,9 +152,42 @@ class Metrics:
             return
         with open(self.path, "a") as f:
             f.write(json.dumps({"time": now(), **record}, default=float) + "\n")
+        # The one place every stage reports through: TensorBoard / W&B get the same line.
+        from jaxint.metrics import writers  # lazy: a no-op unless `logging:` opened writers
+
+        writers.emit(self.path, json.loads(json.dumps(record, default=float)))
 
     def read(self) -> list[dict[str, Any]]:
         return list(read_jsonl(self.path)) if self.path.is_file() else []
+
+    def truncate_after(self, step: int) -> int:
+        """Drops the rows a restore at `step` undoes (step > `step`, and "final" rows, which a
+        finishing run writes again), plus a torn last line; returns how many were dropped.
+
+        A trainer killed between checkpoints logged steps it will redo after the restore;
+        without this, metrics.jsonl repeats those steps and step counts drift.
+        """
+        if not is_writer() or not self.path.is_file():
+            return 0
+        lines = self.path.read_text(encoding="utf-8").splitlines()
+        kept = [line for n, line in enumerate(lines, 1)
+                if line.strip() and self._keep(line, step, last=n == len(lines))]
+        dropped = sum(1 for line in lines if line.strip()) - len(kept)
+        if dropped:
+            atomic_write_text(self.path, "".join(line + "\n" for line in kept))
+        return dropped
+
+    def _keep(self, line: str, step: int, *, last: bool) -> bool:
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            if last:
+                return False  # the line a kill -9 tore
+            raise RunDirError(f"{self.path}: invalid JSON line in the middle of the file; "
+                              f"move the file away to restart its metrics") from None
+        if not isinstance(row, dict) or row.get("final"):
+            return False
+        return not (isinstance(row.get("step"), (int, float)) and row["step"] > step)
 
 
 class RunDir:
@@ -152,9 +212,19 @@ class RunDir:
         return self.root / "manifest.json"
 
     def manifest(self) -> dict[str, Any]:
+        """The parsed manifest; a corrupt one is an error naming the file, never a KeyError."""
         if not self.manifest_path.is_file():
             return {"stages": {}}
-        return json.loads(self.manifest_path.read_text())
+        hint = ("move it away (the stages' outputs stay) or use a new run name")
+        try:
+            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise RunDirError(f"{self.manifest_path}: not valid JSON ({err}); {hint}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("stages"), dict):
+            what = (f"no 'stages' object (keys: {sorted(data)})" if isinstance(data, dict)
+                    else f"a JSON {type(data).__name__}, not an object")
+            raise RunDirError(f"{self.manifest_path}: not a jaxint manifest: {what}; {hint}")
+        return data
 
     def is_done(self, stage: str) -> bool:
         return self.manifest()["stages"].get(stage, {}).get("status") == "done"

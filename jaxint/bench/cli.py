@@ -20,6 +20,12 @@ def _parser() -> argparse.ArgumentParser:
                    "single longest request")
     s.add_argument("--roofline", action="store_true",
                    help="also the Qwen3-1.7B decode roofline (GPU/TPU only)")
+    s.add_argument("--model-dir", help="a real HF directory (e.g. from `jaxint fetch "
+                   "qwen2.5-coder-0.5b`) instead of the fixed random workload")
+    s.add_argument("--batch", type=int, default=8, help="with --model-dir")
+    s.add_argument("--prompt-len", type=int, default=128, help="with --model-dir")
+    s.add_argument("--new-tokens", type=int, default=128, help="with --model-dir")
+    s.add_argument("--modes", default="greedy,sample", help="with --model-dir: greedy,sample")
     s.add_argument("--json")
     t = sub.add_parser("train", help="SFT/GRPO step tokens/s (and MFU on accelerators)")
     t.add_argument("--step", choices=("sft", "grpo"), default="sft")
@@ -39,8 +45,14 @@ def main(argv: Sequence[str]) -> int:
     if args.what == "sampler":
         from jaxint.bench import sampler
 
-        result = sampler.run(repeats=args.repeats, chunk=args.chunk, with_hf=not args.no_hf,
-                             tail_requests=args.tail_requests)
+        if args.model_dir:
+            result = sampler.run_model_dir(
+                args.model_dir, repeats=args.repeats, batch=args.batch,
+                prompt_len=args.prompt_len, new_tokens=args.new_tokens, chunk=args.chunk,
+                with_hf=not args.no_hf, modes=tuple(args.modes.split(",")))
+        else:
+            result = sampler.run(repeats=args.repeats, chunk=args.chunk, with_hf=not args.no_hf,
+                                 tail_requests=args.tail_requests)
         if args.roofline:
             from jaxint.bench import roofline
 

@@ -17,6 +17,11 @@ verbatim even with templates that trim message content, and works for ChatML, Ll
 similar templates without special cases. The cut is checked against the template's own
 generation prompt, which must be a prefix of the text before the sentinel.
 
+Chat-template options (``data.chat_template_kwargs``, e.g. ``enable_thinking``) are bound into
+the tokenizer once (:func:`with_template_kwargs`), so every ``apply_chat_template`` call, here
+and in the samplers, renders the same prompt format; base Qwen3 checkpoints get
+``enable_thinking=False`` by default (:func:`default_template_kwargs`).
+
 Loss-mask convention (the trainer relies on it): ``loss_mask[t] = 1`` iff token ``t`` is a
 response token whose prediction from tokens ``< t`` is trained; prompt tokens are 0.
 """
@@ -24,6 +29,7 @@ response token whose prediction from tokens ``< t`` is trained; prompt tokens ar
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -34,6 +40,56 @@ PROMPT = "prompt"
 END_OF_TURN = "end_of_turn"
 # Plain ASCII so no template escapes or trims it; improbable in real text.
 _SENTINEL = "JAXINT_ASSISTANT_SENTINEL_5b0d3e"
+
+
+# Template defaults by model name (a checkpoint directory's or preset's last path part).
+# Base Qwen3 checkpoints (Qwen3-0.6B ... Qwen3-32B, hybrid thinking) open every assistant
+# turn with a <think> block unless told otherwise; InT's prompts and SFT targets assume a
+# plain answer. The 2507 Instruct/Thinking models have separate templates and are unaffected.
+_TEMPLATE_DEFAULTS: tuple[tuple[re.Pattern[str], dict[str, Any]], ...] = (
+    (re.compile(r"^qwen3-\d+(\.\d+)?b(-base)?$", re.IGNORECASE), {"enable_thinking": False}),
+)
+
+
+def default_template_kwargs(model_name: str | None) -> dict[str, Any]:
+    """The chat-template options a model needs by default ({} for most models).
+
+    Args:
+        model_name: a checkpoint path or preset name, e.g. ``/ckpt/Qwen3-4B`` or ``Qwen3-4B``.
+    """
+    if not model_name:
+        return {}
+    name = str(model_name).rstrip("/").rsplit("/", 1)[-1]
+    for pattern, kwargs in _TEMPLATE_DEFAULTS:
+        if pattern.match(name):
+            return dict(kwargs)
+    return {}
+
+
+def resolve_template_kwargs(configured: Mapping[str, Any] | None,
+                            model_name: str | None) -> dict[str, Any]:
+    """``data.chat_template_kwargs`` when set (``{}`` included), else the model's default."""
+    return dict(configured) if configured is not None else default_template_kwargs(model_name)
+
+
+def with_template_kwargs(tokenizer: Any, kwargs: Mapping[str, Any]) -> Any:
+    """Binds ``kwargs`` into ``tokenizer.apply_chat_template`` (this instance only).
+
+    Every renderer receives the tokenizer object, so binding the options to it reaches all
+    ``apply_chat_template`` calls without threading them through each stage; an explicit
+    keyword at a call site still wins. Calling it again replaces the options. Returns the
+    same tokenizer; ``tokenizer.jaxint_chat_template_kwargs`` reports what is bound.
+    """
+    original = getattr(tokenizer, "_jaxint_apply_chat_template", tokenizer.apply_chat_template)
+    bound = dict(kwargs)
+
+    def apply_chat_template(conversation: Any, *args: Any, **kw: Any) -> Any:
+        return original(conversation, *args, **{**bound, **kw})
+
+    tokenizer._jaxint_apply_chat_template = original
+    tokenizer.apply_chat_template = apply_chat_template if bound else original
+    tokenizer.jaxint_chat_template_kwargs = bound
+    return tokenizer
 
 
 class ChatTemplateError(ValueError):

@@ -8,6 +8,7 @@ construction, before any file is opened, with a message naming the field and the
 from __future__ import annotations
 
 import dataclasses
+from typing import Any, Optional
 
 _BAD_ROW_MODES = ("error", "skip")
 _KEY_FIELDS = ("id_key", "problem_key", "answer_key", "solution_key", "source_key")
@@ -30,6 +31,12 @@ class DatasetConfig:
         on_bad_row: ``"error"`` stops at the first bad row; ``"skip"`` counts it, optionally
             writes it to a rejects file, and goes on.
         limit: Keep only the first ``limit`` good rows (``None``: all).
+        max_problem_chars: A longer problem text is a bad row: it bounds what reaches the
+            tokenizer (a 50 MB line aborts it) and prefill. Large, but finite, by default.
+        chat_template_kwargs: Extra variables for the model's chat template, passed to every
+            ``apply_chat_template`` call (e.g. ``{enable_thinking: false}``); ``None`` takes
+            the model's default from ``jaxint.data.chat.default_template_kwargs`` (base
+            Qwen3 checkpoints: no thinking block), ``{}`` passes nothing.
     """
 
     path: str = "math500"
@@ -41,6 +48,8 @@ class DatasetConfig:
     require_solution: bool = False
     on_bad_row: str = "error"
     limit: int | None = None
+    max_problem_chars: int = 200_000
+    chat_template_kwargs: Optional[dict[str, Any]] = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.path, str) or not self.path.strip():
@@ -55,6 +64,14 @@ class DatasetConfig:
             )
         if self.limit is not None and (isinstance(self.limit, bool) or self.limit < 1):
             raise ValueError(f"DatasetConfig.limit must be None or >= 1, got {self.limit!r}")
+        if isinstance(self.max_problem_chars, bool) or self.max_problem_chars < 1:
+            raise ValueError(
+                f"DatasetConfig.max_problem_chars must be >= 1, got {self.max_problem_chars!r}")
+        kwargs = self.chat_template_kwargs
+        if kwargs is not None and (not isinstance(kwargs, dict)
+                                   or not all(isinstance(k, str) and k for k in kwargs)):
+            raise ValueError("DatasetConfig.chat_template_kwargs must be a mapping of names "
+                             f"to values (or null), got {kwargs!r}")
         keys = [getattr(self, name) for name in _KEY_FIELDS]
         if len(set(keys)) != len(keys):
             raise ValueError(f"DatasetConfig: the *_key fields must be distinct, got {keys!r}")

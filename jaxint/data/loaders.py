@@ -21,6 +21,7 @@ import pathlib
 from collections.abc import Iterator
 from typing import IO, Any
 
+from jaxint import rundir
 from jaxint.data import bundled, config, records
 
 _LOG = logging.getLogger(__name__)
@@ -127,10 +128,26 @@ def load_with_report(
             problems.append(problem)
             if cfg.limit is not None and len(problems) >= cfg.limit:
                 break
+    _check_not_empty(source, cfg, num_read, num_skipped, rejects_path)
     if num_skipped:
         _LOG.warning("%s: skipped %d bad rows of %d", source.label, num_skipped, num_read)
     written = str(rejects_path) if (rejects_path is not None and num_skipped) else None
     return LoadReport(problems, num_read, num_skipped, written)
+
+
+def _check_not_empty(
+    source: _Source, cfg: config.DatasetConfig, num_read: int, num_skipped: int,
+    rejects_path: str | pathlib.Path | None,
+) -> None:
+    """A source that yields no problem is an error here, naming the file: otherwise every
+    stage 'succeeds' on nothing and the run fails stages later naming no file."""
+    if num_read == 0:
+        raise DataError(f"{source.label}: no rows (the data source is empty)", file=source.label)
+    if num_skipped == num_read:
+        where = f"; see {rejects_path}" if rejects_path is not None else ""
+        raise DataError(
+            f"{source.label}: all {num_read} rows were rejected (on_bad_row={cfg.on_bad_row!r})"
+            f"{where}", file=source.label)
 
 
 def _checked_problem(
@@ -138,7 +155,11 @@ def _checked_problem(
 ) -> records.Problem:
     if row.error is not None:
         raise _BadField(_ROW, row.error)
+    _check_unicode(row.value)
     problem = _to_problem(row.value, cfg, f"{source.stem}-{row.number - 1}", source.stem)
+    if len(problem.problem) > cfg.max_problem_chars:
+        raise _BadField(cfg.problem_key, f"{len(problem.problem)} characters > "
+                        f"data.max_problem_chars={cfg.max_problem_chars}")
     if problem.id in first_seen:
         raise _BadField(
             cfg.id_key,
@@ -159,18 +180,19 @@ def _row_error(source: _Source, row: _Row, bad: _BadField) -> DataError:
 
 
 class _Rejects(contextlib.AbstractContextManager):
-    """Appends rejected rows to a JSONL file, opened on the first rejection."""
+    """Records rejected rows in a JSONL file, replacing the entries an earlier load of the
+    same source wrote (so every command that reloads the data does not append them again)
+    and keeping all other lines. Written once, atomically, when the load ends."""
 
     def __init__(self, path: str | pathlib.Path | None) -> None:
         self._path = None if path is None else pathlib.Path(path)
-        self._handle: IO[str] | None = None
+        self._label: str | None = None
+        self._lines: list[str] = []
 
     def add(self, label: str, row: _Row, bad: _BadField) -> None:
         if self._path is None:
             return
-        if self._handle is None:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle = self._path.open("a", encoding="utf-8")
+        self._label = label
         entry = {
             "file": label,
             row.unit: row.number,
@@ -178,11 +200,58 @@ class _Rejects(contextlib.AbstractContextManager):
             "reason": bad.reason,
             "raw": row.raw,
         }
-        self._handle.write(json.dumps(entry, ensure_ascii=False, default=repr) + "\n")
+        # ASCII escapes: a raw row with a lone surrogate still gives valid UTF-8 JSON.
+        self._lines.append(json.dumps(entry, ensure_ascii=True, default=repr) + "\n")
 
     def __exit__(self, *exc: object) -> None:
-        if self._handle is not None:
-            self._handle.close()
+        if self._path is None or not self._lines:
+            return
+        kept = [line for line in _read_lines(self._path) if _entry_file(line) != self._label]
+        rundir.atomic_write_text(self._path, "".join(kept + self._lines))
+
+
+def _read_lines(path: pathlib.Path) -> list[str]:
+    if not path.is_file():
+        return []
+    return [line + "\n" for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _entry_file(line: str) -> Any:
+    try:
+        entry = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return entry.get("file") if isinstance(entry, dict) else None
+
+
+def _check_unicode(value: Any) -> None:
+    """Lone surrogates (JSON's "\\ud800") are valid Python text but not Unicode: they crash
+    tokenizers and strict writers far from here, so a row holding one is bad at load."""
+    if not isinstance(value, dict):
+        return
+    for key, field in value.items():
+        bad = _first_surrogate(field)
+        if bad is not None:
+            raise _BadField(str(key), f"invalid Unicode: lone surrogate U+{ord(bad[1]):04X} "
+                            f"at character {bad[0]}")
+
+
+def _first_surrogate(value: Any, depth: int = 0) -> tuple[int, str] | None:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as err:
+            return err.start, value[err.start]
+        return None
+    if depth > 32:
+        return None
+    items = value.items() if isinstance(value, dict) else (
+        enumerate(value) if isinstance(value, list) else ())
+    for k, v in items:
+        found = _first_surrogate(k, depth + 1) or _first_surrogate(v, depth + 1)
+        if found is not None:
+            return found
+    return None
 
 
 # ----------------------------------------------------------------------------- row -> Problem

@@ -16,8 +16,19 @@ All values stay integers in ``[0, max_value)`` and divisions are exact, so a tin
 character-level model can learn the task on a CPU. Because the right step at every position is
 known, :func:`check_attempt` finds the first wrong step of an attempt and writes the correct
 replacement: an oracle intervener, and the ground truth for measuring how well a model locates
-errors. :func:`corrupt` plants an error at a known step. Attempts are untrusted model output:
-steps are matched with bounded regular expressions on length-capped text, never evaluated.
+errors. :func:`corrupt` plants an error at a known step.
+
+**Trap kinds** (the demo's analogue of the InT paper's hard pool): a trap kind is a phrasing
+(``"lower it by {b}"``) that *means* one operation (``-``) while the pretraining corpus always
+computes it as another (``+``). Problems drawn in the ``"true"`` reading (the default: gold
+answers, reference solutions, the verifier and the oracle) apply the meaning; problems drawn in
+the ``"corpus"`` reading apply the corpus's consistent mistake, so a model pretrained on them
+gets every trap step wrong in the same way, and outcome RL from it almost never samples a
+correct trap step to reward. ``meta`` records each step's kind (``kinds``), the trap kind and
+its 1-based step (``trap``, ``trap_step``; ``None`` for a plain problem) and the ``reading``.
+
+Attempts are untrusted model output: steps are matched with bounded regular expressions on
+length-capped text, never evaluated.
 """
 
 from __future__ import annotations
@@ -48,6 +59,33 @@ _OP_PHRASES = {
     "/": ("divide by {b}", "divide it by {b}"),
 }
 _QUESTIONS = ("What number do you get?", "What is the result?", "What number do you end with?")
+PLAIN = "plain"
+READINGS = ("true", "corpus")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrapKind:
+    """A phrasing whose operation the pretraining corpus writes wrongly, always the same way.
+
+    Attributes:
+        name: The kind's name, as stored in ``meta["kinds"]`` and ``meta["trap"]``.
+        phrases: Its problem-text phrasings (``{b}`` is the operand); none is a plain phrase.
+        true_op: What the phrase means: gold answers, the verifier and the oracle use it.
+        corpus_op: How the pretraining corpus computes it.
+    """
+
+    name: str
+    phrases: tuple[str, ...]
+    true_op: str
+    corpus_op: str
+
+    def op(self, reading: str) -> str:
+        return self.true_op if reading == "true" else self.corpus_op
+
+
+TRAP_KINDS = {
+    "lower": TrapKind("lower", ("lower it by {b}",), true_op="-", corpus_op="+"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +137,10 @@ def make_problems(
     max_factor: int = 9,
     ops: Sequence[str] = ("+", "-", "*"),
     max_value: int = 1000,
+    max_start: int | None = None,
+    trap_fraction: float = 0.0,
+    trap_kind: str = "lower",
+    reading: str = "true",
 ) -> list[records.Problem]:
     """``n`` problems; problem ``i`` depends only on ``(seed, i)`` and the knobs.
 
@@ -110,7 +152,15 @@ def make_problems(
         max_factor: Largest multiplier/divisor (at least 2).
         ops: Allowed operations, a subset of ``+ - * /`` (``/`` only where exact).
         max_value: Every intermediate value lies in ``[0, max_value)``.
+        max_start: Largest start value (default: the largest ``max_digits``-digit number).
+        trap_fraction: Share of problems with exactly one step of ``trap_kind``; exactly
+            ``round(n * trap_fraction)`` of them, spread evenly over the indices.
+        trap_kind: A name in :data:`TRAP_KINDS`.
+        reading: ``"true"`` (gold semantics) or ``"corpus"`` (the corpus's consistent
+            mistake on trap steps; for pretraining text).
     """
+    if not 0.0 <= trap_fraction <= 1.0:
+        raise ValueError(f"trap_fraction must lie in [0, 1], got {trap_fraction}")
     return [
         make_problem(
             i,
@@ -120,9 +170,18 @@ def make_problems(
             max_factor=max_factor,
             ops=ops,
             max_value=max_value,
+            max_start=max_start,
+            trap=trap_kind if is_trap_index(i, trap_fraction) else None,
+            reading=reading,
         )
         for i in range(n)
     ]
+
+
+def is_trap_index(index: int, fraction: float) -> bool:
+    """Whether problem ``index`` of a stream holds a trap step: exactly ``round(n * fraction)``
+    of the first ``n`` indices do, evenly spread (for fraction 0.5: the odd indices)."""
+    return round((index + 1) * fraction) > round(index * fraction)
 
 
 def make_problem(
@@ -134,19 +193,44 @@ def make_problem(
     max_factor: int = 9,
     ops: Sequence[str] = ("+", "-", "*"),
     max_value: int = 1000,
+    max_start: int | None = None,
+    trap: str | None = None,
+    reading: str = "true",
 ) -> records.Problem:
-    """Problem number ``index`` of the stream ``seed`` (see :func:`make_problems`)."""
+    """Problem number ``index`` of the stream ``seed`` (see :func:`make_problems`).
+
+    ``trap`` names a trap kind: the problem then has exactly one step of that kind, never its
+    last operation (so fixing it never states the answer); it needs at least 2 operations.
+    """
     _check_knobs(num_steps, max_digits, max_factor, ops, max_value)
+    _check_trap(trap, reading, num_steps)
     # String seeds are hashed with SHA-512 by `random`, stable across Python versions.
     rng = random.Random(f"jaxint.synthetic:{seed}:{index}")
     low, high = (num_steps, num_steps) if isinstance(num_steps, int) else num_steps
-    steps = rng.randint(low, high)
+    steps = rng.randint(max(low, 2) if trap else low, high)
+    top = min(10**max_digits - 1 if max_start is None else max_start, max_value - 1)
+    trap_kind = None if trap is None else TRAP_KINDS[trap]
     for _ in range(100):  # a dead end (no op keeps the value in range) restarts the draw
-        start = rng.randint(1, min(10**max_digits - 1, max_value - 1))
-        chain = _draw_chain(rng, start, steps, max_digits, max_factor, tuple(ops), max_value)
+        start = rng.randint(1, top)
+        trap_step = None if trap_kind is None else rng.randint(1, steps - 1)
+        draw = _Draw(max_digits, max_factor, tuple(ops), max_value, trap_kind, trap_step, reading)
+        chain = draw.chain(rng, start, steps)
         if chain is not None:
-            return _to_problem(f"{SOURCE}-{seed}-{index}", rng, start, chain)
+            return _to_problem(f"{SOURCE}-{seed}-{index}", rng, start, chain, draw)
     raise ValueError(f"no problem satisfies ops={tuple(ops)}, max_value={max_value}")
+
+
+def _check_trap(trap: str | None, reading: str, num_steps: int | tuple[int, int]) -> None:
+    if reading not in READINGS:
+        raise ValueError(f"reading must be one of {READINGS}, got {reading!r}")
+    if trap is None:
+        return
+    if trap not in TRAP_KINDS:
+        raise ValueError(f"unknown trap kind {trap!r} (kinds: {', '.join(TRAP_KINDS)})")
+    high = num_steps if isinstance(num_steps, int) else num_steps[1]
+    if high < 2:
+        raise ValueError("a trap step is never the last operation: trap problems need "
+                         f"num_steps >= 2, got {num_steps!r}")
 
 
 def _check_knobs(
@@ -168,26 +252,54 @@ def _check_knobs(
         raise ValueError(f"ops must be a non-empty subset of {ALL_OPS}, got {tuple(ops)!r}")
 
 
-def _draw_chain(
-    rng: random.Random,
-    start: int,
-    steps: int,
-    max_digits: int,
-    max_factor: int,
-    ops: tuple[str, ...],
-    max_value: int,
-) -> list[tuple[str, int]] | None:
-    value, chain = start, []
-    for _ in range(steps):
-        choices = {op: _operand_range(op, value, max_digits, max_factor, max_value) for op in ops}
+@dataclasses.dataclass(frozen=True)
+class _Draw:
+    """How one problem's chain is drawn: the task knobs plus its trap step, if any."""
+
+    max_digits: int
+    max_factor: int
+    ops: tuple[str, ...]
+    max_value: int
+    trap: TrapKind | None
+    trap_step: int | None
+    reading: str
+
+    def chain(self, rng: random.Random, start: int, steps: int) -> list[tuple[str, int]] | None:
+        """``(op, operand)`` per step, ops as this reading computes them; None: a dead end."""
+        value, chain = start, []
+        for index in range(1, steps + 1):
+            if index == self.trap_step:
+                op, operands = self._trap_operands(value)
+            else:
+                op, operands = self._plain_operands(rng, value)
+            if not operands:
+                return None
+            operand = rng.choice(operands)
+            chain.append((op, operand))
+            value = apply(value, op, operand)
+        return chain
+
+    def _plain_operands(self, rng: random.Random, value: int) -> tuple[str, list[int] | range]:
+        choices = {op: self._range(op, value) for op in self.ops}
         choices = {op: r for op, r in choices.items() if r}
         if not choices:
-            return None
+            return "+", []
         op = rng.choice(sorted(choices))
-        operand = rng.choice(choices[op])
-        chain.append((op, operand))
-        value = apply(value, op, operand)
-    return chain
+        return op, choices[op]
+
+    def _trap_operands(self, value: int) -> tuple[str, list[int]]:
+        """Operands valid under both readings, so a trap step looks the same in the corpus
+        and in gold problems; the op is the one this reading computes."""
+        assert self.trap is not None
+        true = set(self._range(self.trap.true_op, value))
+        corpus = set(self._range(self.trap.corpus_op, value))
+        return self.trap.op(self.reading), sorted(true & corpus)
+
+    def _range(self, op: str, value: int) -> list[int] | range:
+        return _operand_range(op, value, self.max_digits, self.max_factor, self.max_value)
+
+    def kind(self, index: int) -> str:
+        return self.trap.name if self.trap is not None and index == self.trap_step else PLAIN
 
 
 def _operand_range(
@@ -218,12 +330,12 @@ def apply(a: int, op: str, b: int) -> int:
 
 
 def _to_problem(
-    pid: str, rng: random.Random, start: int, chain: list[tuple[str, int]]
+    pid: str, rng: random.Random, start: int, chain: list[tuple[str, int]], draw: _Draw
 ) -> records.Problem:
     values = [start]
     for op, operand in chain:
         values.append(apply(values[-1], op, operand))
-    phrases = [rng.choice(_OP_PHRASES[op]).format(b=b) for op, b in chain]
+    phrases = [_phrase(rng, draw, i, op, b) for i, (op, b) in enumerate(chain, start=1)]
     text = " ".join(
         [
             rng.choice(_OPENINGS).format(n=start),
@@ -234,14 +346,40 @@ def _to_problem(
             rng.choice(_QUESTIONS),
         ]
     )
+    meta = {"start": start, "ops": [[op, b] for op, b in chain], "values": values,
+            "kinds": [draw.kind(i) for i in range(1, len(chain) + 1)],
+            "trap": None if draw.trap is None else draw.trap.name,
+            "trap_step": draw.trap_step, "reading": draw.reading}
     return records.Problem(
         id=pid,
         problem=text,
         answer=str(values[-1]),
         solution="\n\n".join(reference_steps(start, chain)),
         source=SOURCE,
-        meta={"start": start, "ops": [[op, b] for op, b in chain], "values": values},
+        meta=meta,
     )
+
+
+def _phrase(rng: random.Random, draw: _Draw, index: int, op: str, b: int) -> str:
+    if draw.kind(index) == PLAIN:
+        return rng.choice(_OP_PHRASES[op]).format(b=b)
+    assert draw.trap is not None
+    return rng.choice(draw.trap.phrases).format(b=b)
+
+
+def chain_key(problem: records.Problem) -> tuple[int, tuple[tuple[str, int], ...]]:
+    """The problem's arithmetic chain: its start and (operation, operand) per step, as its
+    solution computes them; two problems with the same key need the same computations."""
+    start, chain = _task(problem)
+    return start, tuple(chain)
+
+
+def trap_pair(problem: records.Problem) -> tuple[int, int] | None:
+    """``(a, b)`` of the problem's trap step (the value before it and its operand), if any."""
+    step = problem.meta.get("trap_step")
+    if step is None:
+        return None
+    return int(problem.meta["values"][step - 1]), int(problem.meta["ops"][step - 1][1])
 
 
 def format_step(a: int, op: str, b: int, c: int) -> str:
@@ -262,6 +400,23 @@ def reference_steps(start: int, chain: Sequence[Sequence[object]]) -> list[str]:
         steps.append(format_step(value, str(op), int(operand), new))
         value = new
     return [*steps, format_answer(value)]
+
+
+_PROSE_VERBS = {"+": "Adding {b} gives {c}.", "-": "Taking {b} away leaves {c}.",
+                "*": "Multiplying by {b} gives {c}.", "/": "Dividing by {b} gives {c}."}
+
+
+def prose_solution(problem: records.Problem) -> str:
+    """A reference solution in sentences (one paragraph, no step lines), ending with the
+    boxed answer: correct, but in a style a model pretrained on :func:`reference_steps`
+    never writes (the demo's "SFT on reference solutions" control)."""
+    start, chain = _task(problem)
+    sentences, value = [f"We begin with {start}."], start
+    for op, b in chain:
+        value = apply(value, op, b)
+        sentences.append(_PROSE_VERBS[op].format(b=b, c=value))
+    sentences.append(f"So the final number is {format_answer(value)}.")
+    return " ".join(sentences)
 
 
 # ----------------------------------------------------------------------------- checking

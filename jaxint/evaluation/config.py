@@ -42,3 +42,15 @@ class EvalConfig:
             raise ValueError(f"eval.shard_size must be >= 1, got {self.shard_size}")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"eval.limit must be >= 1, got {self.limit}")
+        for name in ("max_new_tokens", "max_batch_slots", "chunk_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"eval.{name} must be >= 1, got {getattr(self, name)}")
+        if self.verify_timeout_s <= 0:
+            raise ValueError(f"eval.verify_timeout_s must be > 0, got {self.verify_timeout_s}")
+        # Checked here, at load, under eval's own keys (not as sampling.* after a model load).
+        if not self.temperature >= 0:
+            raise ValueError(f"eval.temperature must be >= 0 (0 = greedy), got {self.temperature}")
+        if self.top_k < 0:
+            raise ValueError(f"eval.top_k must be >= 0 (0 = no limit), got {self.top_k}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"eval.top_p must be in (0, 1], got {self.top_p}")

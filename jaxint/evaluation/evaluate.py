@@ -9,6 +9,7 @@ from typing import Any
 
 from jax.sharding import Mesh
 
+from jaxint import progress as progress_lib
 from jaxint import rundir
 from jaxint.data import records
 from jaxint.evaluation import config as config_lib
@@ -81,7 +82,8 @@ def evaluate(
     engine = engine_lib.Engine(graphdef, model.config, sampler_config(cfg, tokenizer),
                                mesh=mesh, tokenizer=tokenizer)
     chunks = rundir.chunks(problems, cfg.shard_size)
-    for k, chunk in enumerate(chunks):
+    for k, chunk in enumerate(progress_lib.Bar(chunks, desc="eval", unit="shard",
+                                               disable=not progress)):
         if not _finished(shards, k, chunk):
             shards.write(k, _shard_records(engine, params, tokenizer, chunk, cfg, k, progress))
     # Only this run's shards: others on disk may hold problems it was not asked about.

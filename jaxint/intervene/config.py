@@ -35,7 +35,10 @@ class InterveneConfig:
         splitter: ``blank_line``, ``max_steps`` or ``token_budget`` (see ``intervene.steps``).
         max_steps: Step limit of the ``max_steps`` splitter.
         step_tokens: Per-step token budget of the ``token_budget`` splitter.
-        max_prompt_tokens: Turn-2 prompt budget; longer attempts lose middle substeps.
+        max_prompt_tokens: Turn-2 prompt budget; longer attempts lose middle substeps. Turn 1
+            runs only when its prompt plus ``max_new_tokens`` fits it (turn 2 carries both);
+            an item that cannot fit is rejected ``prompt_too_long`` (``rejects.jsonl``,
+            stats) and never reaches prefill.
         check_leaks: Reject proposals that contain the gold answer (the paper's rule). On the
             synthetic task every fix of the last computation states the answer, so turning
             this off is the only way to keep those there.
@@ -103,6 +106,9 @@ class FilterConfig:
         num_samples: Continuations sampled per target.
         min_correct: Keep an intervention when at least this many continuations are correct.
         max_new_tokens, temperature, top_k, top_p: Continuation sampling settings.
+        max_prompt_tokens: Longest continuation prompt (problem + target, chat-templated);
+            a longer one is not sampled: its row is rejected ``prompt_too_long``, listed in
+            ``filter/rejects.jsonl`` and counted in the stats, never sent to prefill.
         shard_size: Interventions per shard (the unit of resumption).
         seed: Base seed; each shard's seed derives from it and the shard index.
         score_timeout_s: Verifier time limit per continuation (a timeout counts as wrong).
@@ -116,6 +122,7 @@ class FilterConfig:
     temperature: float = 0.7
     top_k: int = 20
     top_p: float = 0.8
+    max_prompt_tokens: int = 30_000
     shard_size: int = 64
     seed: int = 0
     score_timeout_s: float = 10.0
@@ -130,6 +137,7 @@ class FilterConfig:
             "temperature": (self.temperature >= 0, self.temperature, ">= 0"),
             "top_k": (self.top_k >= 0, self.top_k, ">= 0"),
             "top_p": (0 < self.top_p <= 1, self.top_p, "in (0, 1]"),
+            "max_prompt_tokens": (self.max_prompt_tokens >= 1, self.max_prompt_tokens, ">= 1"),
             "shard_size": (self.shard_size >= 1, self.shard_size, ">= 1"),
             "score_timeout_s": (self.score_timeout_s > 0, self.score_timeout_s, "> 0"),
             "score_workers": (self.score_workers is None or self.score_workers >= 1,
@@ -143,5 +151,5 @@ class FilterConfig:
         return dataclasses.replace(
             base or sampling_config.SamplingConfig(), max_new_tokens=self.max_new_tokens,
             temperature=self.temperature, top_k=self.top_k, top_p=self.top_p,
-            n=self.num_samples,
+            n=self.num_samples, max_prompt_tokens=self.max_prompt_tokens,
         )

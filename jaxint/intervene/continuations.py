@@ -16,6 +16,8 @@ from typing import Any
 
 from jaxint.data import chat
 
+PROMPT_TOO_LONG = "prompt_too_long"  # the same reason the intervene stage records
+
 
 @dataclasses.dataclass(frozen=True)
 class Request:
@@ -34,11 +36,16 @@ class Scored:
         rewards: Per-sample reward (1 correct, 0 wrong or timed out).
         lengths: Per-sample number of generated tokens.
         first_correct: The first correct continuation's text (for inspection), if any.
+        prompt_tokens: Length of the prompt.
+        skipped: ``"prompt_too_long"`` when the prompt exceeded ``max_prompt_tokens`` and
+            nothing was sampled (then ``rewards`` and ``lengths`` are empty).
     """
 
     rewards: list[int]
     lengths: list[int]
     first_correct: str | None
+    prompt_tokens: int | None = None
+    skipped: str | None = None
 
     @property
     def num_correct(self) -> int:
@@ -60,6 +67,9 @@ def sample_and_score(
 ) -> list[Scored]:
     """Samples ``sampling_cfg.n`` continuations per request and scores each full response.
 
+    A request whose prompt is longer than ``sampling_cfg.max_prompt_tokens`` is not sampled
+    (it never reaches prefill); its :class:`Scored` has ``skipped="prompt_too_long"``.
+
     Returns:
         One :class:`Scored` per request, in order.
     """
@@ -71,16 +81,21 @@ def sample_and_score(
     stops = set(sampling_cfg.stop_token_ids) | set(sampling_api.end_of_turn_ids(tokenizer))
     cfg = dataclasses.replace(sampling_cfg, stop_token_ids=tuple(sorted(stops)))
     prompts = [prompt_ids(tokenizer, r) for r in requests]
-    results = sampling.generate(model, prompts, cfg, seed=seed, tokenizer=tokenizer, mesh=mesh,
-                                progress=progress, desc=desc)
-    pairs = [((r.partial or "") + (s.text or ""), r.gold)
-             for r, samples in zip(requests, results, strict=True) for s in samples]
-    verdicts = verify.score_batch(pairs, timeout_s=timeout_s, num_workers=num_workers)
-    out, pos = [], 0
-    for samples in results:
+    limit = cfg.max_prompt_tokens
+    ready = [i for i, p in enumerate(prompts) if limit is None or len(p) <= limit]
+    results = sampling.generate(model, [prompts[i] for i in ready], cfg, seed=seed,
+                                tokenizer=tokenizer, mesh=mesh, progress=progress,
+                                desc=desc) if ready else []
+    pairs = [((requests[i].partial or "") + (s.text or ""), requests[i].gold)
+             for i, samples in zip(ready, results, strict=True) for s in samples]
+    verdicts = (verify.score_batch(pairs, timeout_s=timeout_s, num_workers=num_workers)
+                if pairs else [])
+    out = [Scored([], [], None, len(p), PROMPT_TOO_LONG) for p in prompts]
+    pos = 0
+    for i, samples in zip(ready, results, strict=True):
         rewards = [int(v.reward > 0) for v in verdicts[pos : pos + len(samples)]]
         pos += len(samples)
         correct = [s.text for s, r in zip(samples, rewards, strict=True) if r]
-        out.append(Scored(rewards, [int(len(s.tokens)) for s in samples],
-                          correct[0] if correct else None))
+        out[i] = Scored(rewards, [int(len(s.tokens)) for s in samples],
+                        correct[0] if correct else None, len(prompts[i]))
     return out

@@ -40,7 +40,9 @@ def filter_batch(
 
     Returns:
         Rows with ``problem_id``, ``sample_index``, ``location``, ``num_samples``,
-        ``num_correct``, ``kept``, ``rewards``, ``lengths``, ``first_correct``.
+        ``num_correct``, ``kept``, ``rewards``, ``lengths``, ``first_correct``; a target whose
+        prompt exceeds ``filter.max_prompt_tokens`` is not sampled and its row (not kept)
+        adds ``rejected`` (``"prompt_too_long"``), ``prompt_tokens`` and ``detail``.
     """
     requests = [
         continuations.Request(problems[r["problem_id"]].problem, r["target"],
@@ -52,12 +54,20 @@ def filter_batch(
         timeout_s=cfg.score_timeout_s, num_workers=cfg.score_workers, progress=progress,
         desc="filter",
     )
-    return [
-        {
-            "problem_id": r["problem_id"], "sample_index": r["sample_index"],
-            "location": r["location"], "num_samples": len(s.rewards),
-            "num_correct": s.num_correct, "kept": keep(s.num_correct, cfg.min_correct),
-            "rewards": s.rewards, "lengths": s.lengths, "first_correct": s.first_correct,
-        }
-        for r, s in zip(interventions, scored, strict=True)
-    ]
+    return [_row(r, s, cfg) for r, s in zip(interventions, scored, strict=True)]
+
+
+def _row(record: Mapping[str, Any], s: continuations.Scored,
+         cfg: config_lib.FilterConfig) -> dict[str, Any]:
+    row = {
+        "problem_id": record["problem_id"], "sample_index": record["sample_index"],
+        "location": record["location"], "num_samples": len(s.rewards),
+        "num_correct": s.num_correct,
+        "kept": s.skipped is None and keep(s.num_correct, cfg.min_correct),
+        "rewards": s.rewards, "lengths": s.lengths, "first_correct": s.first_correct,
+    }
+    if s.skipped is not None:  # never sampled: the reason travels with the row
+        row.update(rejected=s.skipped, prompt_tokens=s.prompt_tokens,
+                   detail=f"prompt has {s.prompt_tokens} tokens > filter.max_prompt_tokens="
+                          f"{cfg.max_prompt_tokens}")
+    return row

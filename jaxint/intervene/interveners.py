@@ -48,7 +48,8 @@ class ProposalBatch:
         texts: ``texts[i]``: the k raw replies for item i (``[]`` when it was skipped).
         info: ``info[i]``: per-item facts (``prompt_tokens``, ``omitted``, ``clip_chars``,
             ``skipped``: ``"prompt_too_long"`` when no prompt fitted the budget,
-            ``"no_reference"`` when the problem has no reference solution).
+            ``"no_reference"`` when the problem has no reference solution; ``detail``: why
+            the prompt did not fit).
         solutions: Per-problem records of the turn-1 solutions (model interveners only).
     """
 
@@ -146,8 +147,7 @@ class ModelIntervener:
             if p.solution:
                 convs[p.id] = prompts_lib.turn1_messages(self.templates, p)
                 n = prompts_lib.prompt_tokens(self.tokenizer, convs[p.id])
-                fits = n <= self.max_prompt_tokens
-                record.update(prompt_tokens=n, skipped=None if fits else PROMPT_TOO_LONG)
+                record.update(prompt_tokens=n, **self._turn1_fit(n))
             out.append(record)
         ready = [r for r in out if r["skipped"] is None]
         replies = self._sample([convs[r["problem_id"]] for r in ready], 1,
@@ -156,16 +156,33 @@ class ModelIntervener:
             record["solution"] = reply[0].strip()
         return out
 
+    def _turn1_fit(self, n: int) -> dict[str, Any]:
+        """Turn 1 is sampled only when its prompt plus its whole reply budget fits the
+        budget: turn 2 carries both, and a 20K-token problem under the 30K default would
+        otherwise reach prefill (and exhaust device memory) with no chance of a turn 2."""
+        need = n + self.sampling_cfg.max_new_tokens
+        if need <= self.max_prompt_tokens:
+            return {"skipped": None}
+        return {"skipped": PROMPT_TOO_LONG,
+                "detail": f"turn-1 prompt has {n} tokens + max_new_tokens="
+                          f"{self.sampling_cfg.max_new_tokens} > intervene.max_prompt_tokens="
+                          f"{self.max_prompt_tokens}"}
+
     def _turn2_prompt(
         self, item: Item, solution: dict[str, Any]
-    ) -> tuple[prompts_lib.Turn2Prompt | None, str | None]:
+    ) -> tuple[prompts_lib.Turn2Prompt | None, dict[str, Any]]:
         if solution["skipped"] is not None:
-            return None, solution["skipped"]
+            return None, {k: solution[k] for k in ("skipped", "detail", "prompt_tokens")
+                          if solution.get(k) is not None}
         prompt = prompts_lib.build_turn2(
             self.templates, self.tokenizer, item.problem, solution["solution"], item.steps,
             max_prompt_tokens=self.max_prompt_tokens,
         )
-        return prompt, None if prompt is not None else PROMPT_TOO_LONG
+        if prompt is not None:
+            return prompt, {}
+        return None, {"skipped": PROMPT_TOO_LONG,
+                      "detail": f"turn-2 prompt does not fit intervene.max_prompt_tokens="
+                                f"{self.max_prompt_tokens} even with the attempt cut"}
 
     def _sample(
         self, conversations: list[list[dict[str, str]]], n: int, seed: int, *, stop: bool
@@ -175,7 +192,9 @@ class ModelIntervener:
         from jaxint import sampling  # JAX is needed only when a model samples
 
         stops = tuple(self.sampling_cfg.stop_strings) + ((STOP_STRING,) if stop else ())
-        cfg = dataclasses.replace(self.sampling_cfg, n=n, stop_strings=stops)
+        # The engine refuses anything past the budget, so no prompt over it reaches prefill.
+        cfg = dataclasses.replace(self.sampling_cfg, n=n, stop_strings=stops,
+                                  max_prompt_tokens=self.max_prompt_tokens)
         results = sampling.generate_chat(
             self.model, self.tokenizer, conversations, cfg, seed=seed, mesh=self.mesh,
             progress=self.progress,
@@ -183,8 +202,8 @@ class ModelIntervener:
         return [[sample.text or "" for sample in per_prompt] for per_prompt in results]
 
 
-def _info(prompt: prompts_lib.Turn2Prompt | None, skipped: str | None) -> dict[str, Any]:
+def _info(prompt: prompts_lib.Turn2Prompt | None, skipped: dict[str, Any]) -> dict[str, Any]:
     if prompt is None:
-        return {"skipped": skipped}
+        return skipped
     return {"prompt_tokens": prompt.num_tokens, "omitted": prompt.omitted,
             "clip_chars": prompt.clip_chars}

@@ -43,13 +43,33 @@ def literal_backslash(text: str, i: int) -> bool:
     if nxt in ('"', "\\", "/"):
         return False
     if nxt == "u":
-        return not (len(text) >= i + 6 and all(c in _HEX for c in text[i + 2 : i + 6]))
+        return _hex_code(text, i) is None or _lone_surrogate(text, i)
     if nxt in ("b", "f", "r", "t"):
         after = text[i + 2] if i + 2 < len(text) else ""
         return after.isascii() and after.isalpha()
     if nxt == "n":
         return _letters(text, i + 1) in _N_COMMANDS
     return True
+
+
+def _hex_code(text: str, i: int) -> int | None:
+    """The code point of a ``\\uXXXX`` escape at ``text[i]``, or None if it is not one."""
+    digits = text[i + 2 : i + 6]
+    return int(digits, 16) if len(digits) == 4 and all(c in _HEX for c in digits) else None
+
+
+def _lone_surrogate(text: str, i: int) -> bool:
+    """True for a ``\\uD800``-``\\uDFFF`` escape that is not half of a pair: decoded, it
+    would be a lone surrogate, which no writer can encode (a model's payload must not be able
+    to crash the intervene stage), so it is kept as literal text instead."""
+    code = _hex_code(text, i)
+    if code is None or not 0xD800 <= code <= 0xDFFF:
+        return False
+    if code <= 0xDBFF:  # high half: a low-half escape must follow
+        low = _hex_code(text, i + 6) if text[i + 6 : i + 8] == "\\u" else None
+        return low is None or not 0xDC00 <= low <= 0xDFFF
+    high = _hex_code(text, i - 6) if i >= 6 and text[i - 6 : i - 4] == "\\u" else None
+    return high is None or not 0xD800 <= high <= 0xDBFF
 
 
 def _letters(text: str, start: int) -> str:
@@ -175,7 +195,9 @@ def extract_fields(body: str) -> dict[str, Any] | None:
 
     The content is everything between the ``"content":`` key and the ``"location"`` key that
     follows it (or the last ``}``), minus the surrounding quotes and comma; the location is
-    the short text after its key. Returns ``None`` without a quoted ``content`` key.
+    the short text after its key. Returns ``None`` without a quoted ``content`` key, or when
+    the content string is opened but never closed: a block cut off mid-string (the reply hit
+    its token budget) is unparseable, not an empty or shortened intervention.
     """
     key = _CONTENT_KEY_RE.search(body)
     if key is None:
@@ -189,11 +211,18 @@ def extract_fields(body: str) -> dict[str, Any] | None:
         close = body.rfind("}")
         raw = body[key.end() : close if close > key.end() else len(body)].rstrip()
         raw = raw.rstrip(",").rstrip()
+    if _unterminated(raw):
+        return None
     location = None
     if loc_key is not None:
         value = body[loc_key.end() : loc_key.end() + _WORD_LIMIT]
         location = re.split(r"[,}\n]", value, maxsplit=1)[0].strip().strip(_ANY_QUOTE)
     return {"content": _decode_string(raw), "location": location}
+
+
+def _unterminated(raw: str) -> bool:
+    """An opening quote with no closing one (``"`` alone is an opening quote only)."""
+    return raw[:1] in _ANY_QUOTE and (len(raw) < 2 or raw[-1:] not in _ANY_QUOTE)
 
 
 def _decode_string(raw: str) -> str | None:

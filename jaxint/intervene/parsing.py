@@ -31,12 +31,13 @@ import json
 import re
 from typing import Any
 
-from jaxint.intervene import jsonish
+from jaxint.intervene import echo, jsonish, prompts
 from jaxint.intervene import leak as leak_lib
 
 MAX_SCAN_CHARS = 200_000
 MAX_BLOCK_CHARS = 20_000
-REASONS = ("no_block", "unparseable", "location_out_of_range", "empty_content", "answer_leaked")
+REASONS = ("no_block", "unparseable", "template_echo", "location_out_of_range", "empty_content",
+           "answer_leaked")
 
 _OPEN_RE = re.compile(r"<\s*intervention\s*>", re.IGNORECASE)
 _CLOSE_RE = re.compile(r"<\s*/\s*intervention\s*>", re.IGNORECASE)
@@ -69,17 +70,24 @@ class Proposal:
         return dataclasses.asdict(self)
 
 
-def parse(text: str, *, num_steps: int, gold_answer: str | None) -> Proposal:
+def parse(
+    text: str, *, num_steps: int, gold_answer: str | None,
+    templates: prompts.Templates | None = None,
+) -> Proposal:
     """Parses the last ``<intervention>{"content": ..., "location": K}</intervention>`` block.
 
     Args:
         text: The intervener's whole reply.
         num_steps: Substeps in the attempt; a valid location is in ``1..num_steps``.
         gold_answer: The problem's gold answer, for the leak check (``None`` skips it).
+        templates: The templates the prompt was built from, for the echo check (default: the
+            shipped ones).
 
     Returns:
         An accepted :class:`Proposal`, or one whose ``rejected`` is the first failing check
-        of: no_block, unparseable, empty_content, location_out_of_range, answer_leaked.
+        of: no_block, unparseable (no content), empty_content, template_echo (the content only
+        repeats the prompt's fixed text, e.g. its placeholder), unparseable (location),
+        location_out_of_range, answer_leaked.
     """
     payload, problem = extract_block(text)
     if payload is None:
@@ -88,10 +96,13 @@ def parse(text: str, *, num_steps: int, gold_answer: str | None) -> Proposal:
     obj = parse_payload(payload)
     if obj is None:
         return Proposal(rejected="unparseable", detail="payload is not a JSON-like object")
-    return _judge(obj, num_steps, gold_answer)
+    return _judge(obj, num_steps, gold_answer, templates)
 
 
-def _judge(obj: dict[str, Any], num_steps: int, gold_answer: str | None) -> Proposal:
+def _judge(
+    obj: dict[str, Any], num_steps: int, gold_answer: str | None,
+    templates: prompts.Templates | None,
+) -> Proposal:
     fields = {str(k).strip().lower(): v for k, v in obj.items()}
     if "content" not in fields:
         return Proposal(rejected="unparseable", detail="no 'content' field")
@@ -105,6 +116,9 @@ def _judge(obj: dict[str, Any], num_steps: int, gold_answer: str | None) -> Prop
     if not content:
         return Proposal(content="", location=location, rejected="empty_content",
                         detail="the intervener found no critical error")
+    if echo.is_echo(content, templates):
+        return Proposal(content=content, location=location, rejected="template_echo",
+                        detail="the content repeats the prompt template's own text")
     if location is None:
         return Proposal(content=content, rejected="unparseable",
                         detail=f"location {fields.get('location')!r} is not an integer")

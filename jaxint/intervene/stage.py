@@ -27,9 +27,8 @@ import pathlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from jaxint import configlib, rundir
+from jaxint import progress as progress_lib
 from jaxint.data import records, synthetic
 from jaxint.intervene import config as config_lib
 from jaxint.intervene import filter as filter_lib
@@ -98,8 +97,8 @@ def run_intervene(
     proposals = rundir.Shards(stage_dir, "proposals")
     solutions = rundir.Shards(stage_dir, "turn1")
     rows: list[dict[str, Any]] = []
-    for index, shard in enumerate(tqdm(plan, desc="intervene", unit="shard",
-                                       disable=not progress)):
+    for index, shard in enumerate(progress_lib.Bar(plan, desc="intervene", unit="shard",
+                                                   disable=not progress)):
         if proposals.done(index):
             rows.extend(rundir.read_jsonl(proposals.path(index)))
             continue
@@ -158,6 +157,9 @@ def propose_shard(
         batch = intervener.propose(ready, k, salt=salt)
     replies = {(it.problem.id, it.sample_index): (t, inf)
                for it, t, inf in zip(ready, batch.texts, batch.info, strict=True)}
+    # The echo check compares against the templates the prompts were built from (a model
+    # intervener's own, possibly replaced ones); the oracle has none and uses the shipped.
+    templates = getattr(intervener, "templates", None)
     rows = []
     for item in items:
         texts, info = replies.get((item.problem.id, item.sample_index), ([], {}))
@@ -165,11 +167,13 @@ def propose_shard(
         base = _row_base(item, info)
         if skipped:
             rows.extend({**base, "proposal_index": j, "raw": "", "rejected": skipped,
-                         "detail": "", "content": None, "location": None} for j in range(k))
+                         "detail": info.get("detail", ""), "content": None, "location": None}
+                        for j in range(k))
             continue
         for j, text in enumerate(texts):
             gold = item.problem.answer if cfg.check_leaks else None
-            proposal = parsing.parse(text, num_steps=len(item.steps), gold_answer=gold)
+            proposal = parsing.parse(text, num_steps=len(item.steps), gold_answer=gold,
+                                     templates=templates)
             rows.append({**base, "proposal_index": j, "raw": text, **proposal.to_dict()})
     return rows, batch.solutions
 
@@ -178,7 +182,7 @@ def _row_base(item: interveners.Item, info: Mapping[str, Any]) -> dict[str, Any]
     return {
         "problem_id": item.problem.id, "sample_index": item.sample_index,
         "num_steps": len(item.steps), "true_location": _true_location(item),
-        **{k: v for k, v in info.items() if k != "skipped"},
+        **{k: v for k, v in info.items() if k not in ("skipped", "detail")},
     }
 
 
@@ -197,6 +201,9 @@ def _finish_intervene(
     kept = [_intervention(row, by_key[row["problem_id"], row["sample_index"]])
             for row in targets.first_accepted(rows)]
     summary = stats.proposal_stats(rows, kept)
+    skipped = _write_rejects(stage_dir, [r for r in rows if r["proposal_index"] == 0])
+    if skipped:
+        summary["skipped_long_prompts"] = skipped
     if rundir.is_writer():
         rundir.write_jsonl(stage_dir / "interventions.jsonl", kept)
         rundir.atomic_write_text(stage_dir / "stats.json", json.dumps(summary, indent=2))
@@ -251,8 +258,9 @@ def run_filter(
     _guard_plan(stage_dir, _fingerprint(configlib.to_dict(cfg), keys))
     shards = rundir.Shards(stage_dir, "shard")
     rows: list[dict[str, Any]] = []
-    for index, batch in enumerate(tqdm(rundir.chunks(records_, cfg.shard_size), desc="filter",
-                                       unit="shard", disable=not progress)):
+    for index, batch in enumerate(progress_lib.Bar(
+            rundir.chunks(records_, cfg.shard_size), desc="filter", unit="shard",
+            disable=not progress)):
         if shards.done(index):
             rows.extend(rundir.read_jsonl(shards.path(index)))
             continue
@@ -277,6 +285,9 @@ def _finish_filter(
         kept = [{**rec, "num_samples": row["num_samples"], "num_correct": row["num_correct"]}
                 for rec, row in zip(records_, rows, strict=True) if row["kept"]]
         summary = {"enabled": True, **stats.filter_stats(rows)}
+        skipped = _write_rejects(stage_dir, rows)
+        if skipped:
+            summary["skipped_long_prompts"] = skipped
     if rundir.is_writer():
         rundir.write_jsonl(stage_dir / "kept.jsonl", kept)
         rundir.atomic_write_text(stage_dir / "stats.json", json.dumps(summary, indent=2))
@@ -288,10 +299,28 @@ def _finish_filter(
 # ----------------------------------------------------------------------------- helpers
 
 
+def _write_rejects(stage_dir: pathlib.Path, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Writes ``rejects.jsonl`` (one line per item whose prompt did not fit
+    ``max_prompt_tokens``, with the reason and the lengths) and returns how many there were;
+    rewritten on every run, so a rerun does not repeat a line."""
+    rejects = [
+        {"problem_id": r["problem_id"], "sample_index": r["sample_index"],
+         "reason": interveners.PROMPT_TOO_LONG, "prompt_tokens": r.get("prompt_tokens"),
+         "detail": r.get("detail", "")}
+        for r in rows if r.get("rejected") == interveners.PROMPT_TOO_LONG
+    ]
+    path = stage_dir / "rejects.jsonl"
+    if rejects and rundir.is_writer():
+        rundir.write_jsonl(path, rejects)
+    elif path.is_file() and rundir.is_writer():
+        path.unlink()
+    return len(rejects)
+
+
 def _headline(summary: Mapping[str, Any]) -> dict[str, Any]:
     keys = ("proposals", "accepted", "parse_rate", "leak_rate", "interventions",
             "problems_with_intervention")
-    return {k: summary[k] for k in keys}
+    return {k: summary[k] for k in (*keys, "skipped_long_prompts") if k in summary}
 
 
 def _fingerprint(cfg: Mapping[str, Any], work: Any) -> str:

@@ -17,7 +17,7 @@ from jaxint.intervene import interveners, parsing
 NO_STEPS = "no_steps"
 REASONS = (*parsing.REASONS, *interveners.SKIP_REASONS, NO_STEPS)
 # Reasons under which a block was found and its payload parsed.
-_PARSED = (None, "empty_content", "location_out_of_range", "answer_leaked")
+_PARSED = (None, "empty_content", "template_echo", "location_out_of_range", "answer_leaked")
 RELATIVE_BINS = 10
 
 

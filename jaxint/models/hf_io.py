@@ -113,18 +113,62 @@ def _hf_names(tmap: TensorMap, num_layers: int) -> list[str]:
     return [tmap.hf.format(i=i) for i in range(num_layers)] if tmap.stacked else [tmap.hf]
 
 
+# config.json keys and the JSON types they must have (bool is rejected where int is meant:
+# `"num_hidden_layers": true` is a broken export, not one layer).
+_INT_KEYS = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+             "num_attention_heads", "num_key_value_heads", "head_dim", "max_position_embeddings")
+_FLOAT_KEYS = ("rms_norm_eps", "rope_theta")
+_BOOL_KEYS = ("tie_word_embeddings", "attention_bias", "use_sliding_window", "mlp_bias",
+              "qk_norm")
+_DICT_KEYS = ("rope_scaling", "rope_parameters")
+_REQUIRED_KEYS = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+                  "num_attention_heads")
+
+
+def _type_error(hf: dict, key: str) -> str | None:
+    """Why `hf[key]` has the wrong JSON type, or None; null counts as absent."""
+    value = hf.get(key)
+    if value is None:
+        return "missing" if key in _REQUIRED_KEYS else None
+    if key in _INT_KEYS:
+        ok, want = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    elif key in _FLOAT_KEYS:
+        ok, want = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    elif key in _BOOL_KEYS:
+        ok, want = isinstance(value, bool), "true or false"
+    else:
+        ok, want = isinstance(value, dict), "an object"
+    return None if ok else f"expected {want}, got {type(value).__name__} {value!r}"
+
+
+def _check_types(hf: object, cfg_path: pathlib.Path) -> dict:
+    """The parsed config.json, after checking every key the decoder reads has its JSON type,
+    so a bad value fails here naming the key, not as a TypeError deep inside the model."""
+    if not isinstance(hf, dict):
+        raise CheckpointError(f"{cfg_path}: top level must be a JSON object, got "
+                              f"{type(hf).__name__}")
+    for key in _REQUIRED_KEYS + _INT_KEYS + _FLOAT_KEYS + _BOOL_KEYS + _DICT_KEYS:
+        reason = _type_error(hf, key)
+        if reason:
+            raise CheckpointError(f"{cfg_path}: key {key!r}: {reason}")
+    return hf
+
+
 def read_config(path: str | pathlib.Path, **runtime) -> config_lib.ModelConfig:
     """ModelConfig from `path/config.json` plus run-time options (dtype, remat, ...)."""
     cfg_path = pathlib.Path(path) / "config.json"
     if not cfg_path.is_file():
         raise CheckpointError(f"{cfg_path}: not found (is {path} an HF model directory?)")
     try:
-        hf = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as err:
+        hf = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{cfg_path}: invalid JSON ({err})") from err
+    hf = _check_types(hf, cfg_path)
     try:
         return config_lib.from_hf_config(hf, **runtime)
-    except (KeyError, ValueError) as err:
+    except KeyError as err:
+        raise CheckpointError(f"{cfg_path}: key {err}: missing") from err
+    except (ValueError, TypeError) as err:
         raise CheckpointError(f"{cfg_path}: {err}") from err
 
 
@@ -152,22 +196,17 @@ def _check_names(ckpt: safetensors_io.Checkpoint, cfg: config_lib.ModelConfig) -
 def _check_shape(
     ckpt: safetensors_io.Checkpoint, name: str, tmap: TensorMap, expected: tuple[int, ...]
 ) -> None:
-    found = tuple(tmap.to_ours(np.empty(ckpt.shape(name), np.int8)).shape) if _reshapable(
-        ckpt.shape(name), tmap) else None
-    if found != expected:
+    """The stored shape must equal the HF shape implied by config.json, compared *before*
+    any reshape: a transposed k_proj has the right element count and would otherwise load
+    as scrambled weights."""
+    hf_expected = tuple(tmap.to_hf(np.empty(expected, np.int8)).shape)
+    stored = ckpt.shape(name)
+    if stored != hf_expected:
         raise CheckpointError(
-            f"tensor {name} in {ckpt.file_of(name)}: shape {ckpt.shape(name)} does not match "
-            f"the model's expected {expected} (jaxint layout of {tmap.ours}; "
-            f"HF layout {tuple(tmap.to_hf(np.empty(expected, np.int8)).shape)})"
+            f"{ckpt.directory / ckpt.file_of(name)}: tensor {name}: stored shape {stored} "
+            f"does not match the expected HF shape {hf_expected} from config.json "
+            f"(jaxint {tmap.ours} {expected})"
         )
-
-
-def _reshapable(shape: tuple[int, ...], tmap: TensorMap) -> bool:
-    try:
-        tmap.to_ours(np.empty(shape, np.int8))
-        return True
-    except ValueError:
-        return False
 
 
 def _loader(

@@ -32,9 +32,11 @@ class MeshConfig:
 class DistributedConfig:
     """How this process joins a multi-host job.
 
-    `mode="auto"` initialises `jax.distributed` when the environment says so (a TPU pod slice,
-    SLURM/Open MPI, or the JAXINT_COORDINATOR variables); "off" never does; "explicit" uses the
-    fields below (GPU nodes without a cluster manager).
+    `mode="auto"` (the default) initialises `jax.distributed` when the environment says so:
+    the JAXINT_COORDINATOR variables, SLURM, Open MPI, a TPU pod that names its workers
+    (MEGASCALE_*/TPU_WORKER_HOSTNAMES), or any Cloud TPU VM, where JAX discovers the slice's
+    workers from the metadata server (`jaxint.parallel.distributed.choose` has the order);
+    "off" never does; "explicit" uses the fields below (GPU nodes without a cluster manager).
     """
 
     mode: str = "auto"

@@ -22,14 +22,20 @@ import yaml
 
 # Display order of the stages the loop, the demo and the side commands write.
 STAGE_ORDER = (
-    "base", "generate", "verify", "intervene", "filter", "sft", "rl", "rl_baseline", "eval",
-    "eval_base", "eval_rl_only", "eval_int_rl", "conditioning",
+    "base", "generate", "verify", "intervene", "filter", "sft", "rl", "rl_baseline",
+    "rl_matched", "ref_sft", "ref_rl", "eval", "eval_base", "eval_rl_only",
+    "eval_rl_only_matched", "eval_int_rl", "eval_int_sft", "eval_ref_sft_rl",
+    "eval_int_sft_pool", "conditioning",
 )
 # RL metrics directories and their legend labels (see ``RunFiles.rl_runs``).
-RL_STAGES = ("rl", "rl_baseline")
-# Evaluation names the loop (``policy``) and the demo (the other three) write under eval/.
-EVAL_ORDER = ("base", "rl_only", "int_rl", "policy")
-EVAL_LABELS = {"base": "base", "rl_only": "RL only", "int_rl": "InT + RL", "policy": "policy"}
+RL_STAGES = ("rl", "rl_baseline", "rl_matched", "ref_rl")
+# Evaluation names the loop (``policy``) and the demo (the others) write under eval/.
+EVAL_ORDER = ("base", "rl_only", "rl_only_matched", "int_rl", "int_sft", "ref_sft_rl",
+              "int_sft_pool", "policy")
+EVAL_LABELS = {"base": "base", "rl_only": "RL only", "rl_only_matched": "RL only (matched)",
+               "int_rl": "InT + RL", "int_sft": "InT SFT only",
+               "ref_sft_rl": "SFT on references + RL", "int_sft_pool": "InT SFT on pool traps",
+               "policy": "policy"}
 
 
 @dataclasses.dataclass
@@ -223,8 +229,10 @@ class RunFiles:
         return out
 
     def rl_label(self, stage: str) -> str:
-        if stage == "rl_baseline":
-            return "RL only"
+        fixed = {"rl_baseline": "RL only", "rl_matched": "RL only (compute-matched)",
+                 "ref_rl": "SFT on references + RL"}
+        if stage in fixed:
+            return fixed[stage]
         sft_ran = self.stage_status("sft") is not None or (self.root / "sft").is_dir()
         return "InT + RL" if sft_ran else "RL"
 

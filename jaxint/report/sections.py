@@ -153,6 +153,11 @@ def headline(run: RunFiles) -> str:
     zero-advantage fraction of both RL runs. From summary.json when the demo wrote it, else
     assembled from eval/*/summary.json and the RL metrics, so a non-demo run gets it too."""
     summary = run.demo_summary or {}
+    from jaxint.report import demo_section  # it formats with this module's helpers
+
+    split = demo_section.section(summary)
+    if split:
+        return split + "".join(f'<p class="note">{n}</p>' for n in _summary_notes(summary))
     evals = run.evals()
     acc = dict(summary.get("accuracy") or {})
     for name in ("base", "rl_only", "int_rl"):
@@ -182,24 +187,31 @@ def headline(run: RunFiles) -> str:
         delta = acc["int_rl"] - acc["rl_only"]
         notes.append(f"InT + RL − RL only: <b>{delta * 100:+.1f} points</b> of held-out accuracy.")
     if summary:
-        if summary.get("heldout_problems") is not None:
-            notes.append(f"{num(summary.get('heldout_problems'))} held-out problems × "
-                         f"{num(summary.get('eval_samples'))} samples.")
-        if _num(summary.get("wall_s")):
-            notes.append(f"Demo wall time {seconds(summary['wall_s'])}.")
-        iv = summary.get("interventions") or {}
-        if isinstance(iv, Mapping) and iv:
-            flt = iv.get("filter") if isinstance(iv.get("filter"), Mapping) else {}
-            notes.append(
-                f"Interventions: {num(iv.get('proposals'))} proposed, "
-                f"{num(iv.get('accepted'))} accepted, {num(flt.get('kept'))} kept by the "
-                f"filter, {num(summary.get('sft_examples'))} used for SFT.")
+        notes += _summary_notes(summary)
         source = "summary.json"
     else:
         source = "eval/*/summary.json and RL metrics (no demo summary.json)"
     notes.append(f"Source: {esc(source)}; the zero-advantage fraction and reward are means "
                  "over all RL steps.")
     return out + "".join(f'<p class="note">{n}</p>' for n in notes)
+
+
+def _summary_notes(summary: Mapping[str, Any]) -> list[str]:
+    """The demo summary's size, wall time and intervention counts, as note texts."""
+    notes = []
+    if summary.get("heldout_problems") is not None:
+        notes.append(f"{num(summary.get('heldout_problems'))} held-out problems × "
+                     f"{num(summary.get('eval_samples'))} samples.")
+    if _num(summary.get("wall_s")):
+        notes.append(f"Demo wall time {seconds(summary['wall_s'])}.")
+    iv = summary.get("interventions") or {}
+    if isinstance(iv, Mapping) and iv:
+        flt = iv.get("filter") if isinstance(iv.get("filter"), Mapping) else {}
+        notes.append(
+            f"Interventions: {num(iv.get('proposals'))} proposed, "
+            f"{num(iv.get('accepted'))} accepted, {num(flt.get('kept'))} kept by the "
+            f"filter, {num(summary.get('sft_examples'))} used for SFT.")
+    return notes
 
 
 # ----------------------------------------------------------------------------- RL

@@ -27,6 +27,12 @@ class SamplingConfig:
         prefill_tokens: token budget of one prefill call (prompts per call = budget // len).
         cache_dtype: KV cache storage ("auto" = the model's compute dtype).
         refill: False gives classic static batching (the benchmark baseline).
+        max_prompt_tokens: longest prompt accepted (None: any); a longer one is refused,
+            named, before any prefill.
+        max_cache_tokens: longest KV cache one slot may hold (prompt bucket + its generation
+            budget; device memory is slots x this). None: `max_prompt_tokens` +
+            `max_new_tokens` (bucketed) when `max_prompt_tokens` is set, else unbounded. A
+            prompt whose cache would not fit is refused, named, before anything is allocated.
     """
 
     max_new_tokens: int = 1024
@@ -42,6 +48,7 @@ class SamplingConfig:
     cache_dtype: str = "auto"
     refill: bool = True
     max_prompt_tokens: int | None = None
+    max_cache_tokens: int | None = None
 
     def __post_init__(self) -> None:
         checks = {
@@ -54,6 +61,8 @@ class SamplingConfig:
             "chunk_steps": self.chunk_steps >= 1,
             "prefill_tokens": self.prefill_tokens >= 1,
             "cache_dtype": self.cache_dtype in ("auto", "float32", "bfloat16", "float16"),
+            "max_prompt_tokens": self.max_prompt_tokens is None or self.max_prompt_tokens >= 1,
+            "max_cache_tokens": self.max_cache_tokens is None or self.max_cache_tokens >= 1,
         }
         for field, ok in checks.items():
             if not ok:

@@ -20,8 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 from jax.sharding import Mesh
-from tqdm import tqdm
 
+from jaxint import progress as progress_lib
 from jaxint.models import config as model_config
 from jaxint.parallel import host
 from jaxint.sampling import config as config_lib
@@ -103,6 +103,7 @@ class Engine:
         if not prompts:
             return []
         budgets = self._budgets(max_new_tokens, len(prompts))
+        self._check_cache(prompts, budgets)
         n = self.cfg.n
         total = len(prompts) * n
         slots = self._num_slots(total)
@@ -114,7 +115,8 @@ class Engine:
             )
             state = self._commit(state, params)
             run = _Run(self, params, prompts, budgets, keys, slots, cache_len, state)
-            bar = tqdm(total=total, desc=desc, disable=not progress, unit="sample", leave=False)
+            bar = progress_lib.Bar(total=total, desc=desc, disable=not progress, unit="sample",
+                                   leave=False)
             try:
                 out = run.loop(bar)
             finally:
@@ -145,6 +147,29 @@ class Engine:
         if budgets.shape != (count,) or budgets.min() < 1:
             raise ValueError(f"max_new_tokens: need {count} positive budgets, got {budgets.shape}")
         return budgets
+
+    def cache_limit(self) -> int | None:
+        """The configured KV cache length of one slot (see `SamplingConfig.max_cache_tokens`)."""
+        if self.cfg.max_cache_tokens is not None:
+            return self.cfg.max_cache_tokens
+        if self.cfg.max_prompt_tokens is not None:
+            return self._cache_len(self.cfg.max_prompt_tokens, self.cfg.max_new_tokens)
+        return None
+
+    def _check_cache(self, prompts: Sequence[np.ndarray], budgets: np.ndarray) -> None:
+        """Refuses, by name, a prompt whose cache (prompt bucket + its budget) would not fit
+        the configured cache length: every slot's cache is as long as the longest need, so
+        one such prompt would size all of them past what the config allows."""
+        limit = self.cache_limit()
+        if limit is None:
+            return
+        for i, (p, budget) in enumerate(zip(prompts, budgets, strict=True)):
+            need = self._cache_len(p.size, int(budget))
+            if need > limit:
+                raise ValueError(
+                    f"prompt {i} has {p.size} tokens: with {int(budget)} new tokens its KV cache "
+                    f"needs {need} positions > the configured cache length {limit} "
+                    f"(sampling.max_cache_tokens, or max_prompt_tokens + max_new_tokens)")
 
     def _batch_multiple(self) -> int:
         if self.mesh is None:
@@ -209,7 +234,7 @@ class _Run:
         self.decode_s = 0.0
         self.chunks = 0
 
-    def loop(self, bar: tqdm) -> list[list[results.Sample]]:
+    def loop(self, bar: progress_lib.Bar) -> list[list[results.Sample]]:
         refill = self.e.cfg.refill
         while self.queue or self._busy():
             free = [i for i, s in enumerate(self.slots) if s is None]
@@ -225,7 +250,7 @@ class _Run:
         return any(s is not None for s in self.slots)
 
     # -------------------------------------------------------------- prefill
-    def _fill(self, free: list[int], bar: tqdm) -> None:
+    def _fill(self, free: list[int], bar: progress_lib.Bar) -> None:
         """Assigns queued samples to free slots and prefills their prompts."""
         by_prompt: dict[int, list[tuple[int, int]]] = collections.OrderedDict()
         while free and self.queue:
@@ -239,7 +264,9 @@ class _Run:
             for k in range(0, len(plist), rows):
                 self._prefill_call(bucket, plist[k : k + rows], by_prompt, bar)
 
-    def _prefill_call(self, bucket: int, plist: list[int], assigned: dict, bar: tqdm) -> None:
+    def _prefill_call(
+        self, bucket: int, plist: list[int], assigned: dict, bar: progress_lib.Bar
+    ) -> None:
         n = self.e.cfg.n
         b = row_bucket(len(plist))
         tokens = np.zeros((b, bucket), np.int32)
@@ -271,7 +298,7 @@ class _Run:
         self._release(done)
 
     # -------------------------------------------------------------- decode
-    def _decode(self, bar: tqdm) -> None:
+    def _decode(self, bar: progress_lib.Bar) -> None:
         busy = [i for i, s in enumerate(self.slots) if s is not None]
         need = max(self.slots[i].prompt_len + len(self.slots[i].tokens) for i in busy)
         kv_len = self.e.kv_bucket(need + self.e.cfg.chunk_steps, self.cache_len)
@@ -298,7 +325,9 @@ class _Run:
         s.logprobs.extend(logprobs)
         self.tokens_out += len(tokens)
 
-    def _maybe_finish(self, slot: int, *, device_active: bool | None, bar: tqdm) -> bool:
+    def _maybe_finish(
+        self, slot: int, *, device_active: bool | None, bar: progress_lib.Bar
+    ) -> bool:
         """Ends the slot's sample if a stop token, stop string or the budget ended it."""
         s = self.slots[slot]
         cfg = self.e.cfg

@@ -7,8 +7,9 @@ from typing import Any
 
 from jax.sharding import Mesh
 
+from jaxint import progress as progress_lib
 from jaxint import rundir
-from jaxint.data import records
+from jaxint.data import loaders, records
 from jaxint.models import decoder
 from jaxint.sampling import api as sampling_api
 from jaxint.sampling import config as sampling_config
@@ -25,7 +26,37 @@ def sampler_config(
         top_p=cfg.top_p, n=cfg.samples_per_problem,
         stop_token_ids=tuple(sampling_api.end_of_turn_ids(tokenizer)),
         max_batch_slots=cfg.max_batch_slots, chunk_steps=cfg.chunk_steps,
+        max_prompt_tokens=cfg.max_prompt_tokens,
     )
+
+
+def fitting_problems(
+    run_dir: rundir.RunDir, cfg: config_lib.GenerateConfig, tokenizer: Any,
+    problems: Sequence[records.Problem],
+) -> tuple[list[records.Problem], int]:
+    """The problems whose chat-templated prompt fits `generate.max_prompt_tokens`, and how
+    many were skipped; each skipped one is written to generate/rejects.jsonl with its reason
+    (rewritten on every run, so a rerun does not repeat it). The selection depends only on
+    the problems, tokenizer and config, so shards stay the same across resumes."""
+    kept, rejects = [], []
+    for p in problems:
+        n = len(rollouts.user_prompt(tokenizer, p))
+        if n > cfg.max_prompt_tokens:
+            rejects.append({"problem_id": p.id, "reason": "prompt_too_long", "prompt_tokens": n,
+                            "detail": f"prompt has {n} tokens > generate.max_prompt_tokens="
+                                      f"{cfg.max_prompt_tokens}"})
+        else:
+            kept.append(p)
+    path = run_dir.stage("generate") / "rejects.jsonl"
+    if rejects and rundir.is_writer():
+        rundir.write_jsonl(path, rejects)
+    elif path.is_file() and rundir.is_writer():
+        path.unlink()
+    if problems and not kept:
+        raise loaders.DataError(
+            f"{path}: all {len(problems)} problems are longer than generate.max_prompt_tokens="
+            f"{cfg.max_prompt_tokens}", file=str(path))
+    return kept, len(rejects)
 
 
 def run(
@@ -39,13 +70,15 @@ def run(
     produces exactly what an uninterrupted one would.
     """
     problems = list(problems)[: cfg.limit] if cfg.limit else list(problems)
+    problems, skipped = fitting_problems(run_dir, cfg, tokenizer, problems)
     shards = rundir.Shards(run_dir.stage("generate"))
     metrics = run_dir.metrics("generate")
     graphdef, params = sampling_api.sampling_params(model)
     engine = engine_lib.Engine(graphdef, model.config, sampler_config(cfg, tokenizer),
                                mesh=mesh, tokenizer=tokenizer)
     parts = rundir.chunks(problems, cfg.shard_size)
-    for k, chunk in enumerate(parts):
+    for k, chunk in enumerate(progress_lib.Bar(parts, desc="generate", unit="shard",
+                                               disable=not progress)):
         if shards.done(k):
             continue
         _, samples = rollouts.sample(engine, params, tokenizer, chunk,
@@ -57,4 +90,5 @@ def run(
         ])
         metrics.write({"shard": k, "of": len(parts), **engine.stats})
     count = sum(1 for _ in shards.read())
-    return {"records": count, "problems": len(problems), "shards": len(parts)}
+    summary = {"records": count, "problems": len(problems), "shards": len(parts)}
+    return {**summary, "skipped_long_prompts": skipped} if skipped else summary

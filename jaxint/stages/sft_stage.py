@@ -42,18 +42,47 @@ def examples(
     return out
 
 
+def correct_rollouts(run_dir: rundir.RunDir) -> list[dict[str, Any]]:
+    """The verified correct rollouts of the pool, one per (problem, sample): a solution the
+    policy wrote several times is replayed as often, as the policy would sample it."""
+    rows = rundir.Shards(run_dir.stage("verify")).read()
+    return [r for r in rows if r["reward"] >= 1.0]
+
+
+def replay_examples(
+    tokenizer: Any, problems: Mapping[str, records.Problem], rows: Sequence[Mapping[str, Any]],
+) -> list[chat.Example]:
+    """Whole correct rollouts (problem -> completion + end of turn) for `sft.replay_correct`."""
+    return [chat.render_example(tokenizer,
+                                [{"role": "user", "content": problems[r["problem_id"]].problem}],
+                                [("solution", r["completion"], True)], add_eos=True)
+            for r in rows]
+
+
+def training_examples(
+    run_dir: rundir.RunDir, cfg: train_config.SFTConfig, tokenizer: Any,
+    problems: Mapping[str, records.Problem],
+) -> tuple[list[chat.Example], dict[str, int]]:
+    """What SFT trains on: the interventions, plus the replayed correct rollouts when
+    `sft.replay_correct`; and how many of each."""
+    rows = intervention_records(run_dir)
+    if not rows:
+        raise ValueError("sft: there are no interventions to train on (see intervene/stats.json)")
+    out = examples(tokenizer, problems, rows)
+    replay = correct_rollouts(run_dir) if cfg.replay_correct else []
+    out += replay_examples(tokenizer, problems, replay)
+    return out, {"examples": len(rows), "replay_examples": len(replay)}
+
+
 def run(
     run_dir: rundir.RunDir, cfg: train_config.SFTConfig, *, model: decoder.Decoder,
     tokenizer: Any, problems: Mapping[str, records.Problem], mesh: Mesh | None = None,
     tokenizer_dir: str | None = None, progress: bool = True,
 ) -> tuple[dict[str, Any], decoder.Decoder]:
     """Trains (resuming from `sft/checkpoints`), exports `sft/hf`; returns (summary, model)."""
-    rows = intervention_records(run_dir)
-    if not rows:
-        raise ValueError("sft: there are no interventions to train on (see intervene/stats.json)")
-    trainer = sft.SFTTrainer(model, examples(tokenizer, problems, rows), cfg,
-                             run_dir.stage("sft"), mesh=mesh)
+    train, counts = training_examples(run_dir, cfg, tokenizer, problems)
+    trainer = sft.SFTTrainer(model, train, cfg, run_dir.stage("sft"), mesh=mesh)
     summary = trainer.run(run_dir.metrics("sft"), progress=progress)
-    summary["examples"] = len(rows)
+    summary.update(counts)
     trainer.export(run_dir.root / "sft" / "hf", tokenizer_dir=tokenizer_dir)
     return summary, trainer.model()

@@ -5,19 +5,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from jaxint import progress as progress_lib
 from jaxint import rundir, verify
 from jaxint.data import records
 
 
 def run(
     run_dir: rundir.RunDir, *, problems: Sequence[records.Problem], timeout_s: float = 10.0,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Writes `verify/shard-*.jsonl` (generate's records plus reward, extracted answer and
     reason), shard for shard, so a resumed run re-scores at most one shard."""
     by_id = {p.id: p for p in problems}
     source = rundir.Shards(run_dir.stage("generate"))
     out = rundir.Shards(run_dir.stage("verify"))
-    for k in source.indices():
+    for k in progress_lib.Bar(source.indices(), desc="verify", unit="shard",
+                              disable=not progress):
         if out.done(k):
             continue
         recs = list(rundir.read_jsonl(source.path(k)))

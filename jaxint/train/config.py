@@ -68,6 +68,11 @@ class SFTConfig:
     log_every: int = 1
     seed: int = 0
     export_hf: bool = True
+    # Also train on the policy's own correct rollouts of the pool (from `verify`), whole and
+    # with the end of turn. Off in the paper's recipe; a small model trained only on hundreds
+    # of corrections of one kind shifts its whole output distribution toward them, and its
+    # own correct solutions anchor everything the corrections do not touch.
+    replay_correct: bool = False
     optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
     checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
 
@@ -152,6 +157,10 @@ class GRPOConfig:
             raise ValueError("rl.kl_coef, entropy_coef, eps_low, eps_high must be >= 0")
         if self.temperature <= 0:
             raise ValueError(f"rl.temperature must be > 0, got {self.temperature}")
+        if self.top_k < 0:
+            raise ValueError(f"rl.top_k must be >= 0 (0 = no limit), got {self.top_k}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"rl.top_p must be in (0, 1], got {self.top_p}")
 
     @property
     def accumulation(self) -> int:

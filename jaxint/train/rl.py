@@ -3,6 +3,7 @@ advantages, recomputed old log-probs, clipped updates over mini-batches; resumab
 
 from __future__ import annotations
 
+import json
 import logging
 import pathlib
 from collections.abc import Sequence
@@ -13,8 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 from jax.sharding import Mesh
-from tqdm import tqdm
 
+from jaxint import progress as progress_lib
 from jaxint import rundir
 from jaxint.data import pipelines, records
 from jaxint.models import decoder, hf_io
@@ -28,6 +29,7 @@ from jaxint.train import grpo, grpo_step, loop_utils, optim, preemption, rollout
 from jaxint.train import state as state_lib
 
 log = logging.getLogger(__name__)
+GROUPS_FILE = "groups.jsonl"
 
 
 def sampler_config(cfg: config_lib.GRPOConfig, tokenizer: Any) -> sampling_config.SamplingConfig:
@@ -79,13 +81,19 @@ class GRPOTrainer:
         self.timer = loop_utils.Timer()
 
     # ------------------------------------------------------------------ persistence
-    def restore(self) -> bool:
+    def restore(self, metrics: rundir.Metrics | None = None) -> bool:
+        """Resumes from the latest checkpoint if there is one; `metrics` loses the rows logged
+        after it (those steps are redone), so no step appears twice."""
         if self.checkpoints.latest_step() is None:
+            if metrics is not None:
+                metrics.truncate_after(0)
             return False
         with loop_utils.mesh_context(self.mesh):
             self.state, extra = self.checkpoints.restore(self.state)
         self.prompts.set_state(extra["data"])
         self.step = int(extra["step"])
+        if metrics is not None:
+            metrics.truncate_after(self.step)
         log.info("resumed GRPO at step %d", self.step)
         return True
 
@@ -161,7 +169,20 @@ class GRPOTrainer:
                     batch["ref_logp"], _ = self._score_all(self.ref_params, batch)
                 updates = self._updates(batch)
         self.step += 1
+        self._log_groups(ro)
         return self._metrics(ro, batch, entropy, zero, updates)
+
+    def _log_groups(self, ro: rollouts.Rollouts) -> None:
+        """One row per step in `groups.jsonl`: which problems were sampled and how many of
+        their G samples were correct, so an analysis can tell *which* groups carried no
+        signal (all wrong: the regime InT targets; all correct) by any problem property."""
+        if not rundir.is_writer():
+            return
+        row = {"step": self.step, "n": int(ro.rewards.shape[1]),
+               "problem_ids": [p.id for p in ro.problems],
+               "num_correct": [int(c) for c in ro.rewards.sum(axis=1)]}
+        with open(self.out_dir / GROUPS_FILE, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
 
     def _metrics(self, ro: rollouts.Rollouts, batch, entropy, zero, updates) -> dict[str, float]:
         mask = batch["loss_mask"][:, 1:]
@@ -172,12 +193,16 @@ class GRPOTrainer:
         m = {
             "step": self.step, "reward_mean": float(ro.rewards.mean()),
             "pass_rate": float((ro.rewards.max(axis=1) > 0).mean()),
-            "zero_adv_frac": float(zero.mean()), "response_len_mean": float(np.mean(lengths)),
+            "zero_adv_frac": float(zero.mean()),
+            "all_wrong_frac": float((ro.rewards.max(axis=1) <= 0).mean()),
+            "all_correct_frac": float((ro.rewards.min(axis=1) > 0).mean()),
+            "response_len_mean": float(np.mean(lengths)),
             "truncated_frac": float(np.mean(
                 [s.finish_reason == "length" for g in ro.samples for s in g])),
             "entropy": float((entropy * mask).sum() / n),
             "sampler_logprob_gap": float(
                 (np.abs(batch["sampler_logp"] - batch["old_logp"]) * mask).sum() / n),
+            "train_tokens": train_tokens,
             "rollout_tokens_per_s": ro.num_tokens / max(times.get("rollout", 0.0), 1e-9),
             "train_tokens_per_s": train_tokens / max(times.get("training", 0.0), 1e-9),
             **{f"time_{k}_s": v for k, v in times.items()},
@@ -192,8 +217,9 @@ class GRPOTrainer:
     # ------------------------------------------------------------------ the loop
     def run(self, metrics: rundir.Metrics, *, progress: bool = True) -> dict[str, Any]:
         preemption.install()
-        self.restore()
-        bar = tqdm(total=self.cfg.steps, initial=self.step, desc="grpo", disable=not progress)
+        self.restore(metrics)
+        bar = progress_lib.Bar(total=self.cfg.steps, initial=self.step, desc="grpo",
+                               disable=not progress)
         history = []
         while self.step < self.cfg.steps:
             m = self.train_step()
@@ -209,15 +235,41 @@ class GRPOTrainer:
         bar.close()
         self._save(force=True)
         self.checkpoints.wait()
-        return summarize(metrics.read())
+        return summarize(metrics.read(), steps=self.step)
 
 
-def summarize(history: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Means over the whole run of the metrics the report and the demo table use."""
-    steps = [h for h in history if "reward_mean" in h]
-    if not steps:
-        return {"steps": 0}
-    mean = lambda k: float(np.mean([h[k] for h in steps if k in h]))  # noqa: E731
-    return {"steps": len(steps), "reward_mean": mean("reward_mean"),
+def read_groups(out_dir: str | pathlib.Path) -> list[dict[str, Any]]:
+    """The rows of `OUT_DIR/groups.jsonl` by step; a step logged twice (redone after a
+    restore) keeps its last row, and a torn last line is ignored."""
+    path = pathlib.Path(out_dir) / GROUPS_FILE
+    if not path.is_file():
+        return []
+    by_step: dict[int, dict[str, Any]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # only a kill mid-write leaves one, and that step is redone
+        by_step[int(row["step"])] = row
+    return [by_step[k] for k in sorted(by_step)]
+
+
+def summarize(history: Sequence[dict[str, Any]], *, steps: int | None = None) -> dict[str, Any]:
+    """Means over the whole run of the metrics the report and the demo table use.
+
+    The step count is the trainer's (`steps`, from its checkpoint) when given, never the
+    number of rows: rows are de-duplicated by step (the last one wins) and rows past
+    `steps` are ignored, so a metrics file written across a kill cannot inflate it.
+    """
+    by_step: dict[Any, dict[str, Any]] = {}
+    for h in history:
+        if "reward_mean" in h and (steps is None or h.get("step", 0) <= steps):
+            by_step[h.get("step", len(by_step))] = h
+    rows = list(by_step.values())
+    if not rows:
+        return {"steps": steps or 0}
+    mean = lambda k: float(np.mean([h[k] for h in rows if k in h]))  # noqa: E731
+    steps = len(rows) if steps is None else steps
+    return {"steps": steps, "reward_mean": mean("reward_mean"),
             "zero_adv_frac": mean("zero_adv_frac"), "pass_rate": mean("pass_rate"),
-            "final_reward_mean": float(steps[-1]["reward_mean"])}
+            "final_reward_mean": float(rows[-1]["reward_mean"])}

@@ -13,8 +13,8 @@ import jax
 import numpy as np
 from flax import nnx
 from jax.sharding import Mesh
-from tqdm import tqdm
 
+from jaxint import progress as progress_lib
 from jaxint import rundir
 from jaxint.data import pipelines
 from jaxint.models import decoder, hf_io
@@ -82,14 +82,19 @@ class SFTTrainer:
             sft_step.make_train_step(self.graphdef, self.tx), self.state, mesh)
         self._eval_step = jax.jit(sft_step.make_eval_step(self.graphdef))
 
-    def restore(self) -> bool:
-        """Resumes from the latest checkpoint if there is one."""
+    def restore(self, metrics: rundir.Metrics | None = None) -> bool:
+        """Resumes from the latest checkpoint if there is one; `metrics` loses the rows logged
+        after it (they are redone), so a resumed run's metrics equal an uninterrupted one's."""
         if self.checkpoints.latest_step() is None:
+            if metrics is not None:
+                metrics.truncate_after(0)
             return False
         with loop_utils.mesh_context(self.mesh):
             self.state, extra = self.checkpoints.restore(self.state)
         self.data.set_state(extra["data"])
         self.step = int(extra["step"])
+        if metrics is not None:
+            metrics.truncate_after(self.step)
         log.info("resumed SFT at step %d", self.step)
         return True
 
@@ -130,9 +135,10 @@ class SFTTrainer:
     def run(self, metrics: rundir.Metrics, *, progress: bool = True) -> dict[str, Any]:
         """Trains to `total_steps`, checkpointing and evaluating on the way."""
         preemption.install()
-        self.restore()
+        self.restore(metrics)
         schedule = optim.schedule(self.cfg.optimizer, self.total_steps)
-        bar = tqdm(total=self.total_steps, initial=self.step, desc="sft", disable=not progress)
+        bar = progress_lib.Bar(total=self.total_steps, initial=self.step, desc="sft",
+                               disable=not progress)
         last: dict[str, float] = {}
         t0, tokens = time.perf_counter(), 0
         while self.step < self.total_steps:

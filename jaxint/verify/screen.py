@@ -26,7 +26,7 @@ MAX_COMBINATORIAL_DIGITS = 6  # literals >= 10^6 next to !, \binom, \choose or \
 _OPEN = "{(["
 _CLOSE = "})]"
 _TERM = re.compile(r"[-+,;&]|\\\\|\\(?:cdot|times)(?![A-Za-z])")
-_COMBINATORIAL = re.compile(r"!|\\(?:binom|dbinom|tbinom|choose|prod)(?![A-Za-z])")
+_BINOMIAL = re.compile(r"\\(?:binom|dbinom|tbinom|choose|prod)(?![A-Za-z])")
 _DIGITS = re.compile(r"\d+")
 _LITERAL = re.compile(r"[-+]?\d+")
 _COMMAND = re.compile(r"\\[A-Za-z]+")
@@ -45,10 +45,58 @@ def screen(answer: str) -> str | None:
         return "tower"
     if exponent_digits > MAX_EXPONENT_DIGITS:
         return "exponent"
+    if _huge_factorial(answer):
+        return "factorial"
     biggest = max(literal_digits, _longest_number(answer))
-    if biggest >= MAX_COMBINATORIAL_DIGITS and _COMBINATORIAL.search(answer):
+    if biggest >= MAX_COMBINATORIAL_DIGITS and _BINOMIAL.search(answer):
         return "factorial"
     return None
+
+
+def _huge_factorial(text: str) -> bool:
+    """A ``!`` whose own operand (the number, group or power right before it) is at least
+    10^MAX_COMBINATORIAL_DIGITS: ``1000000!``, ``2^{20}!``, ``(10^{9})!``; a large literal
+    elsewhere (``\\frac{100!}{2^{50}}``) is not the factorial's operand."""
+    at = text.find("!")
+    while at >= 0:
+        operand = _factorial_operand(text, at)
+        _, _, power = _powers(operand)
+        if max(power, _longest_number(operand)) >= MAX_COMBINATORIAL_DIGITS:
+            return True
+        at = text.find("!", at + 1)
+    return False
+
+
+def _factorial_operand(text: str, bang: int) -> str:
+    """The text of the operand ending right before ``text[bang] == "!"``."""
+    end = bang
+    while end > 0 and text[end - 1] == " ":
+        end -= 1
+    start = end
+    if start > 0 and text[start - 1] in "})":
+        start = _group_start(text, start - 1)
+        if start > 0 and text[start - 1] == "^":  # a power: include its base
+            start -= 1
+            while start > 0 and (text[start - 1].isdigit() or text[start - 1] in "}"):
+                start = _group_start(text, start - 1) if text[start - 1] == "}" else start - 1
+    else:
+        while start > 0 and text[start - 1].isdigit():
+            start -= 1
+    return text[start:end]
+
+
+def _group_start(text: str, close: int) -> int:
+    """Index of the bracket that ``text[close]`` (``}`` or ``)``) closes (0 if unbalanced)."""
+    opening = "{" if text[close] == "}" else "("
+    depth = 0
+    for i in range(close, -1, -1):
+        if text[i] == text[close]:
+            depth += 1
+        elif text[i] == opening:
+            depth -= 1
+            if depth == 0:
+                return i
+    return 0
 
 
 def _depth(text: str) -> int:

@@ -203,3 +203,74 @@ def test_non_synthetic_problem_is_an_error():
     plain = records.Problem("x", "What is 1+1?", "2", None, "toy", {})
     with pytest.raises(ValueError, match="synthetic"):
         synthetic.check_attempt(plain, "1 + 1 = 2")
+
+
+# ----------------------------------------------------------------------------- trap kinds
+TRAP_KNOBS = dict(num_steps=(2, 4), max_digits=1, max_value=100, max_start=99)
+
+
+def _trap_steps(problem):
+    """(a, op, b, c) of the trap step as the problem's own solution writes it."""
+    step = problem.meta["trap_step"]
+    return synthetic.parse_step(synthetic.split_steps(problem.solution)[step - 1])
+
+
+def test_corpus_reading_computes_every_trap_step_the_same_wrong_way():
+    corpus = synthetic.make_problems(200, seed=7, trap_fraction=1.0, reading="corpus",
+                                     **TRAP_KNOBS)
+    for p in corpus:
+        a, op, b, c = _trap_steps(p)
+        assert "lower it by" in p.problem.lower() and op == "+" and c == a + b  # always +
+
+
+def test_gold_reading_and_oracle_apply_the_meaning_of_the_trap_phrase():
+    gold = synthetic.make_problems(200, seed=7, trap_fraction=1.0, **TRAP_KNOBS)
+    for p in gold:
+        a, op, b, c = _trap_steps(p)
+        assert op == "-" and c == a - b  # "lower it by b" means subtract
+        # The corpus's way of solving it: the trap step as addition, then the rest right
+        # from the wrong value. The oracle blames exactly the trap step and writes a - b.
+        steps = synthetic.split_steps(p.solution)
+        k = p.meta["trap_step"]
+        wrong = steps[: k - 1] + [synthetic.format_step(a, "+", b, a + b)]
+        check = synthetic.check_steps(p, wrong)
+        assert check.first_error == k
+        # (`skipped_operation` when the next operation happens to be "+ b")
+        assert check.error_kind in ("wrong_operation", "skipped_operation")
+        assert check.replacement == f"{a} - {b} = {a - b}"
+        assert synthetic.check_attempt(p, p.solution).correct
+
+
+def test_trap_step_is_never_the_last_operation_and_fraction_is_exact():
+    problems = synthetic.make_problems(101, seed=2, trap_fraction=0.5, **TRAP_KNOBS)
+    traps = [p for p in problems if p.meta["trap"]]
+    assert len(traps) == round(101 * 0.5)
+    for p in traps:
+        assert 1 <= p.meta["trap_step"] < len(p.meta["ops"])
+        assert p.meta["kinds"].count("lower") == 1
+        assert p.meta["kinds"][p.meta["trap_step"] - 1] == "lower"
+    for p in problems:
+        if not p.meta["trap"]:
+            assert set(p.meta["kinds"]) == {"plain"} and "lower" not in p.problem.lower()
+
+
+def test_plain_streams_are_unchanged_by_the_trap_knobs():
+    # trap_fraction 0 and the default reading draw exactly the round-1 problems.
+    assert [p.problem for p in synthetic.make_problems(20, seed=3)] == [
+        p.problem for p in synthetic.make_problems(20, seed=3, trap_fraction=0.0)]
+
+
+def test_trap_knob_errors_name_the_knob():
+    with pytest.raises(ValueError, match="num_steps >= 2"):
+        synthetic.make_problem(0, seed=0, num_steps=1, trap="lower")
+    with pytest.raises(ValueError, match="unknown trap kind"):
+        synthetic.make_problem(0, seed=0, trap="nope")
+    with pytest.raises(ValueError, match="reading"):
+        synthetic.make_problem(0, seed=0, reading="wrong")
+
+
+def test_prose_solution_is_correct_and_unlike_the_step_format():
+    p = HAND
+    text = synthetic.prose_solution(p)
+    assert text.endswith("\\boxed{114}.") and "42" in text and "126" in text
+    assert synthetic.parse_step(synthetic.split_steps(text)[0]) is None  # no "a op b = c"

@@ -88,6 +88,35 @@ def test_filter_stage_bookkeeping_and_resume(tmp_path, tiny_model, char_tokenize
     assert json.loads((tmp_path / "filter" / "stats.json").read_text()) == summary
 
 
+def test_filter_skips_targets_over_max_prompt_tokens(tmp_path, tiny_model, char_tokenizer,
+                                                     model_problems, monkeypatch):
+    """A target whose prompt exceeds ``filter.max_prompt_tokens`` is never sampled (not kept,
+    even if it already holds the answer); the reason is in its row, rejects.jsonl, stats."""
+    records = oracle_records(model_problems)
+    long = next(i for i, r in enumerate(records) if r["solved"])
+    records[long]["target"] = "x" * 300 + records[long]["target"]
+    by_id = {p.id: p for p in model_problems}
+    lengths = [len(continuations.prompt_ids(char_tokenizer, continuations.Request(
+        by_id[r["problem_id"]].problem, r["target"], ""))) for r in records]
+    limit = max(n for i, n in enumerate(lengths) if i != long)
+    assert lengths[long] > limit
+    seen = []
+    real = sampling.generate
+    monkeypatch.setattr(sampling, "generate", lambda model, prompts, *a, **k: (
+        seen.extend(len(p) for p in prompts), real(model, prompts, *a, **k))[1])
+    summary = stage.run_filter(rundir.RunDir(tmp_path), filter_cfg(max_prompt_tokens=limit),
+                               problems=by_id, interventions=records, model=tiny_model,
+                               tokenizer=char_tokenizer, sampling_base=BASE, progress=False)
+    assert max(seen) <= limit and len(seen) == len(records) - 1
+    row = list(rundir.Shards(tmp_path / "filter", "shard").read())[long]
+    assert row["rejected"] == "prompt_too_long" and row["kept"] is False
+    assert row["num_samples"] == 0 and row["prompt_tokens"] == lengths[long]
+    (reject,) = rundir.read_jsonl(tmp_path / "filter" / "rejects.jsonl")
+    assert reject["detail"] == (f"prompt has {lengths[long]} tokens > "
+                                f"filter.max_prompt_tokens={limit}")
+    assert summary["skipped_long_prompts"] == 1 and summary["kept"] == 1
+
+
 def test_disabled_filter_keeps_everything(tmp_path):
     records = [{"problem_id": "a", "sample_index": 0, "target": "t"}]
     summary = stage.run_filter(rundir.RunDir(tmp_path), filter_cfg(enabled=False), problems={},

@@ -122,4 +122,34 @@ def test_model_intervener_skips_prompts_over_budget(tiny_model, char_tokenizer,
     item = interveners.Item(synthetic_problems[0], 0, ("1 + 1 = 2",))
     batch = small.propose([item], 3)
     assert batch.texts == [[]]
-    assert batch.info == [{"skipped": interveners.PROMPT_TOO_LONG}]
+    (info,) = batch.info
+    assert info["skipped"] == interveners.PROMPT_TOO_LONG and info["prompt_tokens"] > 50
+    assert "intervene.max_prompt_tokens=50" in info["detail"]
+
+
+def test_turn1_that_cannot_fit_with_its_reply_budget_never_reaches_prefill(
+        tiny_model, char_tokenizer, synthetic_problems, tmp_path, monkeypatch):
+    """A turn-1 prompt under the budget whose reply budget would overflow it (a 20K-token
+    problem under the 30K default, with 16K new tokens) is skipped ``prompt_too_long``
+    before any sampling; the stage lists it in intervene/rejects.jsonl and its stats."""
+    from jaxint import rundir
+    from jaxint.intervene import config, prompts, stage
+
+    problem = synthetic_problems[0]
+    templates = prompts.load_templates(None)
+    n = prompts.prompt_tokens(char_tokenizer, prompts.turn1_messages(templates, problem))
+    calls = []
+    monkeypatch.setattr(sampling, "generate_chat", lambda *a, **k: calls.append(a))
+    cfg = config.InterveneConfig(max_prompt_tokens=n + 10, max_new_tokens=64,
+                                 proposals_per_attempt=2)
+    intervener = stage.make_intervener(cfg, model=tiny_model, tokenizer=char_tokenizer,
+                                       progress=False)
+    attempts = [{"problem_id": problem.id, "sample_index": 0, "completion": "1 + 1 = 2"}]
+    summary = stage.run_intervene(rundir.RunDir(tmp_path), cfg, problems={problem.id: problem},
+                                  attempts=attempts, intervener=intervener, progress=False)
+    assert calls == []  # nothing was sampled
+    assert summary["skipped_long_prompts"] == 1
+    (reject,) = rundir.read_jsonl(tmp_path / "intervene" / "rejects.jsonl")
+    assert reject["reason"] == "prompt_too_long" and reject["prompt_tokens"] == n
+    assert reject["detail"] == (f"turn-1 prompt has {n} tokens + max_new_tokens=64 > "
+                                f"intervene.max_prompt_tokens={n + 10}")

@@ -1,5 +1,6 @@
 """The proposal parser on realistic, broken and hostile intervener replies."""
 
+import json
 import time
 
 import pytest
@@ -185,3 +186,77 @@ def test_to_location():
     assert parsing.to_location(True) is None
     assert parsing.to_location(float("inf")) is None
     assert parsing.to_location("x" * 100) is None
+
+
+# ----------------------------------------------------------------------------- template echoes
+# Qwen2.5-Coder-0.5B-Instruct's real reply ended with the block's own placeholder.
+ECHOES = [
+    "the revised intervention step",
+    "The revised intervention step.",
+    "[The Revised Intervention Step]",
+    "Substep 2: the revised intervention step",
+    "Write a single step that should replace the erroneous substep.",
+    "It must steer the student toward the correct path, for example by naming the right idea, "
+    "fact or method, but it must NOT state the final answer or finish the solution.",
+    # fixed text around a substituted value (num_steps = 5) is still an echo
+    "Here K is the number of the substep the intervention replaces (an integer from 1 to 5).",
+    "Verification log",
+    "Study the reference closely, then write your own complete solution to the problem.",
+]
+CORRECTIONS = [
+    "By Vieta, the sum is -b/a, so with b = -7 it is positive.",
+    "Since 3x + 5 = 20, subtract 5 from both sides first to get 3x = 15.",
+    "I should check the reference solution's first step: the sum of the roots is -b/a.",
+    "Wait, the area of a triangle is half of base times height, not base times height.",
+    "x = 7 makes the left side 26, so I made a sign error; let me redo the subtraction.",
+    "Let me verify this step: the student is wrong to cancel the 3, the correct path is to "
+    "distribute it first.",
+]
+
+
+def _block(content: str, location: int = 2) -> str:
+    return LOG + '<intervention>{"content": ' + json.dumps(content) + f', "location": {location}}}'
+
+
+@pytest.mark.parametrize("content", ECHOES)
+def test_template_echoes_are_rejected(content):
+    p = parse(_block(content) + "</intervention>")
+    assert p.rejected == "template_echo" and not p.accepted, p
+    assert p.location == 2 and p.content
+
+
+def test_the_observed_placeholder_reply_is_rejected_even_with_an_unfilled_location():
+    p = parse(LOG + '<intervention>{"content": "the revised intervention step", "location": K}'
+              "</intervention>")
+    assert p.rejected == "template_echo"
+
+
+@pytest.mark.parametrize("content", CORRECTIONS)
+def test_real_corrections_are_still_accepted(content):
+    p = parse(_block(content) + "</intervention>")
+    assert p.accepted and p.content == content and p.location == 2
+
+
+def test_echoes_are_judged_against_the_templates_in_use(tmp_path):
+    """A custom template's fixed text is an echo; the shipped placeholder no longer is."""
+    from jaxint.intervene import prompts
+
+    (tmp_path / "turn1.txt").write_text("Problem: $problem\nReference: $reference\n")
+    (tmp_path / "turn2.txt").write_text(
+        "Attempt:\n$attempt\nReply with <intervention>{\"content\": \"a better step goes here\", "
+        "\"location\": K}</intervention> for one of $num_steps substeps.\n")
+    custom = prompts.load_templates(tmp_path)
+    text = _block("A better step goes here") + "</intervention>"
+    assert intervene.parse(text, num_steps=5, gold_answer="42",
+                           templates=custom).rejected == "template_echo"
+    shipped_placeholder = _block("the revised intervention step") + "</intervention>"
+    assert intervene.parse(shipped_placeholder, num_steps=5, gold_answer="42",
+                           templates=custom).accepted
+    assert parse(text).accepted  # against the shipped templates it is a real sentence
+
+
+def test_echo_check_is_fast_on_a_long_content():
+    content = " ".join(["the revised intervention step"] * 1200)[: parsing.MAX_BLOCK_CHARS - 64]
+    start = time.perf_counter()
+    p = parse(_block(content) + "</intervention>")
+    assert p.rejected == "template_echo" and time.perf_counter() - start < 0.5

@@ -121,3 +121,39 @@ def test_leak_check_can_be_turned_off(tmp_path, synthetic_problems):
     n = len(synthetic_problems)
     assert on["rejected"]["answer_leaked"] == n * K and on["interventions"] == 0
     assert off["rejected"]["answer_leaked"] == 0 and off["interventions"] == n
+
+
+class _FixedReply:
+    """An intervener that answers every item with one fixed block, using `templates`."""
+
+    def __init__(self, content, templates=None):
+        self.content = content
+        if templates is not None:
+            self.templates = templates
+
+    def propose(self, items, k, *, salt=0):
+        block = interveners.format_block(self.content, 1)
+        return interveners.ProposalBatch([[block] * k for _ in items], [{} for _ in items])
+
+
+def test_echo_check_uses_the_interveners_own_templates(tmp_path):
+    """A replaced template's fixed text is an echo for that intervener, not for another."""
+    from importlib import resources
+
+    from jaxint.intervene import prompts
+
+    shipped = resources.files("jaxint.intervene") / "templates"
+    for name in ("turn1", "turn2"):
+        text = (shipped / f"{name}.txt").read_text()
+        if name == "turn2":
+            text += "\nWrite the purple elephant correction right here in full please.\n"
+        (tmp_path / f"{name}.txt").write_text(text)
+    custom = prompts.load_templates(tmp_path)
+    phrase = "write the purple elephant correction right here in full please"
+    problem = synthetic.make_problems(1, seed=0, num_steps=2)[0]
+    item = interveners.Item(problem, 0, ("1 + 1 = 3", "\\boxed{3}"))
+    cfg = config.InterveneConfig(intervener="oracle", proposals_per_attempt=1, check_leaks=False)
+    rows, _ = stage.propose_shard(_FixedReply(phrase, custom), [item], cfg, salt=0)
+    assert rows[0]["rejected"] == "template_echo"
+    rows, _ = stage.propose_shard(_FixedReply(phrase), [item], cfg, salt=0)
+    assert rows[0]["rejected"] is None  # the shipped templates do not hold that text

@@ -29,7 +29,8 @@ def test_proposal_stats():
     s = stats.proposal_stats(ROWS, KEPT)
     assert (s["proposals"], s["attempts"], s["problems"], s["accepted"]) == (9, 5, 4, 3)
     assert s["rejected"] == {
-        "no_block": 1, "unparseable": 1, "location_out_of_range": 0, "empty_content": 1,
+        "no_block": 1, "unparseable": 1, "template_echo": 0, "location_out_of_range": 0,
+        "empty_content": 1,
         "answer_leaked": 1, "prompt_too_long": 2, "no_reference": 0, "no_steps": 0,
     }
     assert s["parse_rate"] == pytest.approx(5 / 7)  # 3 accepted + empty + leaked of 7 sampled
@@ -72,3 +73,12 @@ def test_flatten():
     assert stats.flatten({"a": {"b": 1}, "h": [2, 3], "x": None}) == {
         "a/b": 1, "h/0": 2, "h/1": 3, "x": None,
     }
+
+
+def test_template_echoes_are_counted_as_parsed_but_not_accepted():
+    rows = [row("p1", 0, 0, "template_echo", 2, 4), row("p1", 0, 1, None, 2, 4),
+            row("p2", 0, 0, "no_block")]
+    s = stats.proposal_stats(rows, [])
+    assert s["rejected"]["template_echo"] == 1 and s["accepted"] == 1
+    assert s["parse_rate"] == pytest.approx(2 / 3)  # a block was found and its payload parsed
+    assert s["accept_rate"] == pytest.approx(1 / 3) and s["location_hist"] == {"2": 1}

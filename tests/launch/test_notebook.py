@@ -71,7 +71,12 @@ def test_notebook_executes_on_cpu(tmp_path, monkeypatch):
     assert "jaxint is already importable: skipping the install" in text
     assert "backend cpu" in text
     summary = json.loads((runs / "colab_demo" / "summary.json").read_text())
-    assert set(summary["accuracy"]) == {"base", "rl_only", "int_rl"}
+    arms = {"base", "rl_only", "rl_only_matched", "int_rl"}
+    assert set(summary["accuracy"]) == arms
+    assert set(summary["accuracy_by_kind"]) == {"trap", "plain"}
+    assert set(summary["accuracy_by_kind"]["trap"]) == arms
+    assert set(summary["paired_se"]) == {"int_rl_vs_rl_only", "int_rl_vs_rl_only_matched"}
+    assert set(summary["zero_adv"]) == arms - {"base"}
     assert "| InT + RL |" in text  # the summary table was displayed
     assert "skipping the Qwen3-0.6B smoke run" in text
     assert (runs / "qwen3_0p6b_smoke.yaml").is_file()

@@ -215,3 +215,28 @@ def test_renders_the_demo_smoke_run(tmp_path):
         assert f'<section id="{anchor}">' in page
     assert "<svg" in page
     _assert_offline_and_inert(page)
+
+
+def test_demo_trap_split_in_results_section(tmp_path):
+    """The demo's trap / plain split, paired differences and zero-advantage split show, with
+    the numbers of summary.json (and untrusted arm names escaped)."""
+    summary = {
+        "accuracy": {"base": 0.2, "rl_only": 0.25, "int_rl": 0.4, "<b>x</b>": 0.1},
+        "accuracy_by_kind": {"trap": {"base": 0.01, "rl_only": 0.02, "int_rl": 0.33},
+                             "plain": {"base": 0.39, "rl_only": 0.48, "int_rl": 0.47}},
+        "paired_diff": {"int_rl_vs_rl_only": {"trap": 0.31, "plain": -0.01, "all": 0.15}},
+        "paired_se": {"int_rl_vs_rl_only": {"trap": 0.02, "plain": 0.02, "all": 0.014}},
+        "trap_step_accuracy": {"int_rl": 0.7},
+        "zero_adv": {"rl_only": {"all_wrong": 0.5, "all_correct": 0.1,
+                                 "trap": {"all_wrong": 0.97, "all_correct": 0.0},
+                                 "plain": {"all_wrong": 0.03, "all_correct": 0.2}}},
+        "trap": {"phrases": ["lower it by {b}"], "means": "-", "corpus_computes": "+",
+                 "fraction": 0.5},
+        "heldout_problems": 512, "eval_samples": 4,
+    }
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    page = sections.headline(runfiles.RunFiles(tmp_path))
+    assert "+31.0 ± 2.0 (z +15.5)" in page and "−1.0" not in page and "-1.0 ± 2.0" in page
+    assert "33.0%" in page and "70.0%" in page and "97.0% / 3.0%" in page
+    assert "lower it by b" in page and "InT + RL − RL only" in page
+    assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page

@@ -127,6 +127,26 @@ def test_prompt_longer_than_max_prompt_tokens_rejected(sharp_qwen3):
         sampling.generate(sharp_qwen3.model, [[5], [5, 6, 7, 8]], cfg, seed=0, progress=False)
 
 
+def test_prompt_whose_cache_would_not_fit_is_refused_by_name(sharp_qwen3):
+    """A prompt whose KV cache (prompt + its budget, bucketed) exceeds the configured cache
+    length is refused before anything is allocated (it used to size every slot's cache)."""
+    cfg = sampling.SamplingConfig(max_new_tokens=30, max_cache_tokens=64)
+    with pytest.raises(ValueError, match=r"prompt 1 has 40 tokens: with 30 new tokens its KV "
+                                         r"cache needs 128 positions > the configured cache "
+                                         r"length 64"):
+        sampling.generate(sharp_qwen3.model, [[5], [5] * 40], cfg, seed=0, progress=False)
+
+
+def test_cache_length_from_max_prompt_tokens_bounds_per_prompt_budgets(sharp_qwen3):
+    """Without `max_cache_tokens` the configured cache is max_prompt_tokens + max_new_tokens:
+    a per-prompt budget past it is refused, naming the prompt and the limit."""
+    cfg = sampling.SamplingConfig(max_new_tokens=4, max_prompt_tokens=16)
+    with pytest.raises(ValueError, match=r"prompt 1 has 2 tokens: with 100 new tokens .* "
+                                         r"needs 128 positions > the configured cache length 64"):
+        sampling.generate(sharp_qwen3.model, [[5], [5, 6]], cfg, seed=0, progress=False,
+                          max_new_tokens=[4, 100])
+
+
 @pytest.mark.parametrize(
     "field, value",
     [
@@ -138,6 +158,8 @@ def test_prompt_longer_than_max_prompt_tokens_rejected(sharp_qwen3):
         ("n", 0),
         ("max_batch_slots", 0),
         ("chunk_steps", 0),
+        ("max_prompt_tokens", 0),
+        ("max_cache_tokens", 0),
     ],
 )
 def test_config_errors_name_the_field(field, value):

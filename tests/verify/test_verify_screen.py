@@ -20,6 +20,7 @@ SHARED = pathlib.Path(__file__).resolve().parents[3] / "shared" / "data"
         ("2^{-10^{8}}", "exponent"),
         ("1000000!", "factorial"),
         ("2^{20}!", "factorial"),
+        ("(10^{9})!", "factorial"),
         ("\\binom{1000000}{500000}", "factorial"),
         ("\\prod_{i=1}^{10^{6}} i", "factorial"),
         ("{" * 11 + "1" + "}" * 11, "depth"),
@@ -39,6 +40,8 @@ def test_pathological_answers_are_rejected(answer, why):
         "2^{2^{10}}",
         "x^{y^{z}}",
         "2024!",
+        "\\frac{100!}{2^{50}}",  # OlympiadBench: the power is not the factorial's operand
+        "2^{50} + 3!",
         "\\binom{4048}{2024}",
         "\\sum_{i=1}^{10^{9}} i",
         "\\sum^{10^{9}}_{i=1} i",

@@ -1,0 +1,232 @@
+"""Config drift: what each stage of a run directory was computed with, and reruns that differ.
+
+A finished (or half-finished) stage's outputs belong to the config it ran with. The runner
+records, per stage, the config values the stage depends on (its section and every earlier
+stage's, plus the data file's content hash) in the manifest. A rerun whose values differ fails
+before any work, naming the changed keys per stage and the two ways on: a new run name, or
+``--restart-from STAGE``, which moves that stage's and later stages' outputs into
+``archive/`` (never deletes them).
+
+``config.yaml`` is written once per run; each invocation appends one line to
+``history.log`` (time, command line, config hash), so the directory says what ran, when.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import logging
+import pathlib
+import shutil
+import sys
+from typing import Any
+
+import yaml
+
+from jaxint import configlib, rundir
+
+log = logging.getLogger(__name__)
+
+PIPELINE = ("generate", "verify", "intervene", "filter", "sft", "rl", "eval")
+# Config sections each pipeline stage reads itself; a stage depends on its own sections and
+# on every earlier stage's (their outputs are its inputs).
+_OWN_SECTIONS = {
+    "generate": ("model", "tokenizer_path", "data", "generate"),
+    "verify": ("verify",),
+    "intervene": ("intervene",),
+    "filter": ("filter",),
+    "sft": ("sft",),
+    "rl": ("rl",),
+    "eval": ("eval",),
+}
+# Where outputs go and how devices are laid out: never part of what a stage computes.
+_NOT_CONTENT = ("name", "out_dir", "stages", "mesh", "distributed")
+_HASH_LIMIT = 2**30  # data files larger than this are identified by size only
+
+
+class ConfigDriftError(rundir.RunDirError):
+    """A rerun's config differs from the one a stage of the run directory ran with."""
+
+
+# The demo's own stages (jaxint/demo.py): what each one's outputs are computed from.
+_DEMO_SECTIONS = {
+    "base": ("model", "tokenizer_path", "demo"),
+    "ref_sft": ("model", "tokenizer_path", "data", "sft"),
+    "ref_rl": ("model", "tokenizer_path", "data", "sft", "verify", "rl"),
+}
+# Keys that choose which arms run, never what any arm computes.
+_SELECTORS = ("demo.full", "demo.matched_control")
+
+
+def sections(stage: str) -> tuple[str, ...] | None:
+    """Config sections `stage` depends on; None (the whole config) for stages not known here."""
+    if stage == "rl_baseline":
+        return ("model", "tokenizer_path", "data", "verify", "rl")
+    if stage in _DEMO_SECTIONS:
+        return _DEMO_SECTIONS[stage]
+    if stage == "rl_matched":  # RL only, continued until it matches InT's SFT + RL tokens
+        return sections("rl")
+    if stage.startswith("eval_"):  # the demo's per-arm evaluations
+        return sections("eval")
+    if stage not in PIPELINE:
+        return None
+    earlier = PIPELINE[: PIPELINE.index(stage) + 1]
+    return tuple(s for st in earlier for s in _OWN_SECTIONS[st])
+
+
+def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
+    if isinstance(value, dict) and value:
+        for key, sub in value.items():
+            _flatten(sub, f"{prefix}.{key}" if prefix else str(key), out)
+    else:
+        out[prefix] = value
+
+
+def _file_digest(path: str) -> str | None:
+    """sha256 of a data file (None when the source is not a local file)."""
+    p = pathlib.Path(path).expanduser()
+    if not p.is_file():
+        from jaxint.data import bundled
+
+        if not bundled.is_bundled(path):
+            return None
+        p = pathlib.Path(bundled.path(path))
+    size = p.stat().st_size
+    if size > _HASH_LIMIT:
+        return f"size:{size}"
+    digest = hashlib.sha256()
+    with open(p, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def stage_values(cfg: Any, stage: str) -> dict[str, Any]:
+    """{dotted key: value} of the config fields (and input digests) `stage` depends on."""
+    full = configlib.to_dict(cfg)
+    wanted = sections(stage)
+    keep = {k: v for k, v in full.items()
+            if (k in wanted if wanted is not None else k not in _NOT_CONTENT)}
+    flat: dict[str, Any] = {}
+    _flatten(keep, "", flat)
+    for key in _SELECTORS:
+        flat.pop(key, None)
+    data_path = full.get("data", {}).get("path")
+    # Only stages known to read the data file hash it: a custom stage (the demo's base)
+    # may be the one that writes it, and would see it change under itself.
+    if data_path and wanted is not None and "data" in wanted:
+        flat["inputs.data"] = _file_digest(str(data_path))
+    # What the manifest stores reads back as JSON: compare like with like.
+    return json.loads(json.dumps(flat, default=str))
+
+
+def fingerprint(values: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def changed_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Keys whose value differs, with both values: "data.path: 'a' -> 'b'"."""
+    keys = sorted(set(old) | set(new))
+    missing = object()
+    out = []
+    for key in keys:
+        a, b = old.get(key, missing), new.get(key, missing)
+        if a != b:
+            out.append(f"{key}: {_show(a, missing)} -> {_show(b, missing)}")
+    return out
+
+
+def _show(value: Any, missing: object) -> str:
+    if value is missing:
+        return "(absent)"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check(run_dir: rundir.RunDir, cfg: Any, stages: list[str]) -> None:
+    """Raises ConfigDriftError if any of `stages` already ran (done or started) with other
+    values than `cfg` gives it; stages recorded without a fingerprint (older runs) pass."""
+    recorded = run_dir.manifest()["stages"]
+    problems = []
+    for stage in stages:
+        entry = recorded.get(stage) or {}
+        if "fingerprint" not in entry:
+            continue
+        values = stage_values(cfg, stage)
+        if fingerprint(values) != entry["fingerprint"]:
+            keys = changed_keys(entry.get("config", {}), values) or ["(values not recorded)"]
+            problems.append((stage, keys))
+    if problems:
+        first = problems[0][0]
+        listing = "; ".join(f"{stage}: {', '.join(keys)}" for stage, keys in problems)
+        raise ConfigDriftError(
+            f"{run_dir.manifest_path}: the config differs from the one these stages ran with: "
+            f"{listing}. Use a new run name (name=NEW), or rerun with --restart-from {first} "
+            f"(moves {first} and later outputs to {run_dir.root / 'archive'}/, deletes nothing)")
+
+
+def record(cfg: Any, stage: str) -> dict[str, Any]:
+    """The manifest fields that tie `stage`'s outputs to the config they came from."""
+    values = stage_values(cfg, stage)
+    return {"fingerprint": fingerprint(values), "config": values}
+
+
+def _later_stages(manifest: dict[str, Any], stage: str) -> list[str]:
+    """`stage` and every stage after it: pipeline order, then the manifest's (run) order."""
+    recorded = list(manifest["stages"])
+    out = [stage]
+    if stage in PIPELINE:
+        out += [s for s in PIPELINE[PIPELINE.index(stage) + 1:]]
+        out += ["rl_baseline"] if PIPELINE.index(stage) <= PIPELINE.index("rl") else []
+    if stage in recorded:
+        out += recorded[recorded.index(stage) + 1:]
+    return list(dict.fromkeys(out))
+
+
+def restart_from(run_dir: rundir.RunDir, stage: str) -> pathlib.Path | None:
+    """Moves `stage`'s and later stages' folders, their manifest entries and config.yaml into
+    `archive/TIME/`; returns that folder (None when nothing was there to move)."""
+    if not rundir.is_writer():
+        return None
+    manifest = run_dir.manifest()
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S%f")
+    archive = run_dir.root / "archive" / stamp
+    moved = []
+    for name in _later_stages(manifest, stage):
+        folder = run_dir.root / name
+        if folder.exists() or name in manifest["stages"]:
+            archive.mkdir(parents=True, exist_ok=True)
+            if folder.exists():
+                shutil.move(str(folder), str(archive / name))
+            manifest["stages"].pop(name, None)
+            moved.append(name)
+    if not moved:
+        return None
+    config_yaml = run_dir.root / "config.yaml"
+    if config_yaml.is_file():
+        shutil.copy2(config_yaml, archive / "config.yaml")
+        config_yaml.unlink()  # the rerun writes the config it runs with
+    rundir.atomic_write_text(run_dir.manifest_path, json.dumps(manifest, indent=2, default=str))
+    log.warning("restart from %s: moved %s to %s", stage, ", ".join(moved), archive)
+    return archive
+
+
+def write_config(run_dir: rundir.RunDir, cfg: Any) -> None:
+    """config.yaml once per run; one history.log line per invocation. A read-only run
+    directory (a finished run being re-listed) only logs that it could not write."""
+    if not rundir.is_writer():
+        return
+    text = yaml.safe_dump(configlib.to_dict(cfg), sort_keys=False)
+    path = run_dir.root / "config.yaml"
+    entry = {"time": rundir.now(), "argv": list(sys.argv),
+             "config": hashlib.sha256(text.encode()).hexdigest()[:16]}
+    try:
+        if not path.is_file():
+            rundir.atomic_write_text(path, text)
+        elif path.read_text(encoding="utf-8") != text:
+            entry["config_yaml"] = "differs (not rewritten)"
+        with open(run_dir.root / "history.log", "a", encoding="utf-8") as f:
+            f.write(json.dumps(entry) + "\n")
+    except OSError as err:
+        log.warning("%s: could not record this invocation (%s)", run_dir.root, err)

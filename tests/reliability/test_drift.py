@@ -1,0 +1,116 @@
+"""Reruns of a run directory with another config (issue 15): they used to skip every stage
+and rewrite config.yaml to claim the new config; now they fail before any work, naming the
+changed keys per stage, unless `--restart-from STAGE` archives that stage and later ones."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from jaxint import cli, config, drift, loop, rundir
+from tests.test_pipeline import _overrides, workspace  # noqa: F401 - the tiny model + data
+
+
+def _gen(ws, out, *extra):
+    return config.load(None, _overrides(ws, out, ["generate"]) + list(extra))
+
+
+def _mtimes(root):
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*")
+            if p.is_file() and p.name != "history.log"}
+
+
+@pytest.fixture
+def finished(workspace, tmp_path):  # noqa: F811
+    loop.Pipeline(_gen(workspace, tmp_path), progress=False).run()
+    return tmp_path / "tiny"
+
+
+def test_changed_config_fails_before_work_naming_keys_per_stage(workspace, tmp_path, finished):  # noqa: F811
+    before = _mtimes(finished)
+    with pytest.raises(drift.ConfigDriftError) as err:
+        loop.Pipeline(_gen(workspace, tmp_path, "generate.samples_per_problem=3",
+                           "data.limit=4"), progress=False).run()
+    msg = str(err.value)
+    assert str(finished / "manifest.json") in msg
+    assert "generate: data.limit: None -> 4, generate.samples_per_problem: 2 -> 3" in msg
+    assert "name=NEW" in msg and "--restart-from generate" in msg
+    assert _mtimes(finished) == before  # nothing written, config.yaml not rewritten
+    assert yaml.safe_load((finished / "config.yaml").read_text())["generate"][
+        "samples_per_problem"] == 2
+
+
+def test_edited_data_file_is_drift_too(workspace, tmp_path, finished):  # noqa: F811
+    data = tmp_path / "problems.jsonl"
+    data.write_text((workspace / "problems.jsonl").read_text())
+    loop.Pipeline(_gen(workspace, tmp_path, f"data.path={data}", "name=copy"),
+                  progress=False).run()
+    rows = data.read_text().splitlines()
+    data.write_text("\n".join(rows[:-1]) + "\n")
+    with pytest.raises(drift.ConfigDriftError, match="inputs.data"):
+        loop.Pipeline(_gen(workspace, tmp_path, f"data.path={data}", "name=copy"),
+                      progress=False).run()
+
+
+def test_same_config_reruns_and_records_the_invocation(workspace, tmp_path, finished):  # noqa: F811
+    loop.Pipeline(_gen(workspace, tmp_path), progress=False).run()
+    lines = (finished / "history.log").read_text().splitlines()
+    assert len(lines) == 2 and json.loads(lines[0])["config"] == json.loads(lines[1])["config"]
+
+
+def test_restart_from_archives_and_reruns(workspace, tmp_path, finished):  # noqa: F811
+    old = sorted(p.name for p in (finished / "generate").iterdir())
+    pipe = loop.Pipeline(_gen(workspace, tmp_path, "generate.samples_per_problem=3"),
+                         progress=False, restart_from="generate")
+    out = pipe.run()
+    assert out["generate"]["records"] == 18  # 6 problems x 3 samples
+    (archive,) = (finished / "archive").iterdir()
+    assert sorted(p.name for p in (archive / "generate").iterdir()) == old
+    assert yaml.safe_load((archive / "config.yaml").read_text())["generate"][
+        "samples_per_problem"] == 2
+    assert yaml.safe_load((finished / "config.yaml").read_text())["generate"][
+        "samples_per_problem"] == 3
+    loop.Pipeline(_gen(workspace, tmp_path, "generate.samples_per_problem=3"),
+                  progress=False).run()  # the new config is now the run's
+
+
+def test_a_started_stage_is_checked_too_and_unknown_stages_use_the_whole_config(tmp_path):
+    cfg = config.load(None, [f"out_dir={tmp_path}", "name=r"])
+    run = rundir.RunDir(cfg.run_dir)
+    run.mark("custom", "running", **drift.record(cfg, "custom"))  # a stage unknown to drift
+    changed = config.load(None, [f"out_dir={tmp_path}", "name=r", "sft.max_steps=7"])
+    with pytest.raises(drift.ConfigDriftError, match=r"custom: sft\.max_steps: None -> 7"):
+        drift.check(run, changed, ["custom"])
+    drift.check(run, config.load(None, [f"out_dir={tmp_path}", "name=r", "mesh.fsdp=2"]),
+                ["custom"])  # device layout and stage lists are not content
+    assert drift.sections("sft") == drift.sections("filter") + ("sft",)
+
+
+def test_cli_prints_one_line_and_exits_2(workspace, tmp_path, finished, capsys):  # noqa: F811
+    (tmp_path / "empty.yaml").write_text("")
+    argv = ["run", str(tmp_path / "empty.yaml"), *_overrides(workspace, tmp_path, ["generate"]),
+            "generate.samples_per_problem=3"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and err[0].startswith("jaxint: error: ") and "Traceback" not in err[0]
+    assert "generate.samples_per_problem: 2 -> 3" in err[0] and err[1].startswith("jaxint: hint:")
+
+
+def test_demo_stages_depend_on_what_they_compute_from(tmp_path):
+    """The demo's base depends on the model and `demo:` only: an RL setting changes the RL
+    stages, never the pretrained base; arm selectors change nothing already computed."""
+    args = [f"out_dir={tmp_path}", "name=d", "demo.num_steps=2"]
+    cfg = config.load(None, args)
+    run = rundir.RunDir(cfg.run_dir)
+    for stage in ("base", "rl_matched", "eval_int_rl"):
+        run.mark(stage, "done", **drift.record(cfg, stage))
+    lr = config.load(None, args + ["rl.optimizer.lr=5e-5"])
+    drift.check(run, lr, ["base"])
+    with pytest.raises(drift.ConfigDriftError, match="rl_matched: rl.optimizer.lr"):
+        drift.check(run, lr, ["rl_matched", "eval_int_rl"])
+    drift.check(run, config.load(None, args + ["demo.full=true", "demo.matched_control=false"]),
+                ["base", "rl_matched", "eval_int_rl"])
+    with pytest.raises(drift.ConfigDriftError, match="base: demo.seed: 0 -> 3"):
+        drift.check(run, config.load(None, args + ["demo.seed=3"]), ["base"])

@@ -1,0 +1,45 @@
+"""`sft.replay_correct`: SFT trains on the interventions, plus (only when asked) the verified
+correct rollouts, whole and with the end of turn, one example per correct sample."""
+
+import dataclasses
+
+import numpy as np
+
+from jaxint import rundir
+from jaxint.data import records, tokenizers
+from jaxint.stages import sft_stage
+from jaxint.train import config as train_config
+
+P = records.Problem(id="a", problem="Start with 2. Add 3.", answer="5", solution="2 + 3 = 5",
+                    source="t", meta={})
+
+
+def _run(tmp_path):
+    rd = rundir.RunDir(tmp_path / "run")
+    right, wrong = "2 + 3 = 5\n\n\\boxed{5}", "2 + 3 = 6\n\n\\boxed{6}"
+    verify = [{"problem_id": "a", "sample_index": i, "completion": c, "reward": r}
+              for i, (c, r) in enumerate([(right, 1.0), (wrong, 0.0), (right, 1.0)])]
+    rundir.Shards(rd.stage("verify")).write(0, verify)
+    rundir.write_jsonl(rd.stage("intervene") / "interventions.jsonl", [
+        {"problem_id": "a", "sample_index": 1, "steps": ["2 + 3 = 6", "\\boxed{6}"],
+         "location": 1, "content": "2 + 3 = 5"}])
+    return rd
+
+
+def test_replay_adds_every_correct_rollout_with_end_of_turn(tmp_path):
+    rd = _run(tmp_path)
+    tok = tokenizers.build_char_tokenizer(tmp_path / "tok")
+    cfg = train_config.SFTConfig(seq_len=256)
+    plain, counts = sft_stage.training_examples(rd, cfg, tok, {"a": P})
+    assert counts == {"examples": 1, "replay_examples": 0} and len(plain) == 1
+    on = dataclasses.replace(cfg, replay_correct=True)
+    mixed, counts = sft_stage.training_examples(rd, on, tok, {"a": P})
+    assert counts == {"examples": 1, "replay_examples": 2} and len(mixed) == 3
+    replay = mixed[1]
+    assert mixed[2].text == replay.text  # sampled twice, replayed twice
+    assert replay.text.count("2 + 3 = 5\n\n\\boxed{5}") == 1 and "2 + 3 = 6" not in replay.text
+    assert "end_of_turn" in replay.segment_names  # a whole solution ends its turn
+    assert "end_of_turn" not in mixed[0].segment_names  # an intervention never does
+    # only response tokens are trained
+    prompt_len = int(np.argmax(replay.loss_mask > 0))
+    assert "Start with 2" in tok.decode(replay.tokens[:prompt_len])

@@ -46,7 +46,9 @@ class DemoConfig:
             gives the plain task.
         pretrain_trap_fraction: share of pretraining problems with a trap step, written the
             corpus's wrong way.
-        trap_kind: which trap (`jaxint.data.synthetic.TRAP_KINDS`).
+        trap_kinds: which traps (`jaxint.data.synthetic.TRAP_KINDS`), taken in turn by the
+            trap problems of each set; kinds with different true operations leave the model
+            no rule but the phrase ("the trap step is a subtraction" fits only one kind).
         matched_control: also run "RL only" for extra steps so its trained tokens match InT's
             SFT + RL (the compute-matched control row).
         full: also evaluate InT's SFT model alone and run SFT on (prose) reference
@@ -71,7 +73,7 @@ class DemoConfig:
     max_start: Optional[int] = None
     trap_fraction: float = 0.0
     pretrain_trap_fraction: float = 0.0
-    trap_kind: str = "lower"
+    trap_kinds: tuple[str, ...] = ("lower",)
     matched_control: bool = True
     full: bool = False
     # the base model's architecture (a Qwen3-style decoder)
@@ -93,9 +95,10 @@ class DemoConfig:
         for name in ("trap_fraction", "pretrain_trap_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"demo.{name} must lie in [0, 1], got {getattr(self, name)}")
-        if self.trap_kind not in synthetic.TRAP_KINDS:
-            raise ValueError(f"demo.trap_kind must be one of {sorted(synthetic.TRAP_KINDS)}, "
-                             f"got {self.trap_kind!r}")
+        unknown = [k for k in self.trap_kinds if k not in synthetic.TRAP_KINDS]
+        if not self.trap_kinds or unknown:
+            raise ValueError(f"demo.trap_kinds must be a non-empty list of "
+                             f"{sorted(synthetic.TRAP_KINDS)}, got {list(self.trap_kinds)}")
         if self.trap_fraction > 0 and self.num_steps < 2:
             raise ValueError("demo.trap_fraction > 0 needs demo.num_steps >= 2 (a trap step is "
                              f"never the last operation), got num_steps={self.num_steps}")

@@ -267,10 +267,19 @@ def summarize(
 
 
 def _trap_description(cfg: config_lib.RunConfig) -> dict[str, Any]:
-    kind = synthetic.TRAP_KINDS[cfg.demo.trap_kind]
-    return {"kind": kind.name, "phrases": list(kind.phrases), "means": kind.true_op,
-            "corpus_computes": kind.corpus_op, "fraction": cfg.demo.trap_fraction,
+    kinds = [synthetic.TRAP_KINDS[k] for k in cfg.demo.trap_kinds]
+    return {"kinds": [{"kind": k.name, "phrases": list(k.phrases), "means": k.true_op,
+                       "corpus_computes": k.corpus_op} for k in kinds],
+            "fraction": cfg.demo.trap_fraction,
             "pretrain_fraction": cfg.demo.pretrain_trap_fraction}
+
+
+def describe_traps(trap: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(phrase, meaning, corpus operation) of each trap kind in a summary's ``trap`` entry
+    (round-1 summaries hold one kind at the top level)."""
+    kinds = trap.get("kinds") or [trap]
+    return [(p.replace("{b}", "b"), str(k.get("means")), str(k.get("corpus_computes")))
+            for k in kinds for p in k.get("phrases", [])]
 
 
 def _intervention_stats(root) -> dict[str, Any]:
@@ -302,9 +311,9 @@ def table(summary: dict[str, Any]) -> str:
     lines = [
         f"Held-out pass@1, seed {summary.get('seed')} ({summary['heldout_problems']} problems: "
         f"{counts.get('trap', '-')} trap, {counts.get('plain', '-')} plain; "
-        f"{summary['eval_samples']} samples each). Trap step: "
-        f"{', '.join(repr(p.replace('{b}', 'b')) for p in trap.get('phrases', []))} means "
-        f"'{trap.get('means')}', the pretraining corpus computes '{trap.get('corpus_computes')}'.",
+        f"{summary['eval_samples']} samples each). Trap steps: "
+        + "; ".join(f"'{p}' means '{m}', the pretraining corpus computes '{c}'"
+                    for p, m, c in describe_traps(trap)) + ".",
         "",
         "| arm | all | trap | plain | trap step right | RL groups all wrong (trap / plain) "
         "| RL groups all correct (trap / plain) |",

@@ -85,6 +85,7 @@ class TrapKind:
 
 TRAP_KINDS = {
     "lower": TrapKind("lower", ("lower it by {b}",), true_op="-", corpus_op="+"),
+    "grow": TrapKind("grow", ("grow it by {b}",), true_op="+", corpus_op="-"),
 }
 
 

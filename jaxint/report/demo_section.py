@@ -18,8 +18,8 @@ ARM_LABELS = {"base": "base", "rl_only": "RL only", "rl_only_matched": "RL only,
 COMPARISON_LABELS = {"int_rl_vs_rl_only": "InT + RL − RL only",
                      "int_rl_vs_rl_only_matched": "InT + RL − RL only (compute-matched)"}
 DESIGN = (
-    "The pretraining corpus computes the phrase {phrases} as <b>{corpus}</b> every time; gold "
-    "answers, the verifier and the oracle read it as <b>{means}</b>. Trap problems hold one such "
+    "The pretraining corpus computes {readings} every time; gold answers, the verifier and the "
+    "oracle read each phrase by its meaning ({meanings}). Trap problems hold one such "
     "step (never the last), so the base model fails them the same way every time and outcome RL "
     "sees all-wrong groups there: the synthetic analogue of the paper's pool of problems "
     "solved 0 of 64 times. Held-out trap steps use operand pairs absent from the pool's, and no "
@@ -78,9 +78,12 @@ def design_note(summary: Mapping[str, Any]) -> str:
     trap = summary.get("trap")
     if not isinstance(trap, Mapping) or not trap.get("fraction"):
         return ""
-    phrases = ", ".join(f"“{s.esc(str(p).replace('{b}', 'b'))}”" for p in trap.get("phrases", []))
-    text = DESIGN.format(phrases=phrases, corpus=s.esc(trap.get("corpus_computes")),
-                         means=s.esc(trap.get("means")))
+    kinds = trap.get("kinds") or [trap]
+    pairs = [(s.esc(str(p).replace("{b}", "b")), k) for k in kinds if isinstance(k, Mapping)
+             for p in k.get("phrases", [])]
+    readings = ", ".join(f"“{p}” as <b>{s.esc(k.get('corpus_computes'))}</b>" for p, k in pairs)
+    meanings = ", ".join(f"“{p}”: <b>{s.esc(k.get('means'))}</b>" for p, k in pairs)
+    text = DESIGN.format(readings=readings, meanings=meanings)
     transfer = summary.get("transfer")
     if isinstance(transfer, Mapping):
         text += (f" InT's SFT model alone: pool trap problems "

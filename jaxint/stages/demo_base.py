@@ -44,8 +44,11 @@ def _problems(cfg, n: int, seed: int, *, trap_fraction: float, reading: str, see
     of the set itself); with ``trap_pairs``, trap steps only on operand pairs it accepts."""
     out: list[records.Problem] = []
     local = _Seen(set(seen.texts), set(seen.chains))
+    traps = 0
     for index in range(200 * n + 1000):
-        trap = cfg.trap_kind if synthetic.is_trap_index(len(out), trap_fraction) else None
+        trap = None
+        if synthetic.is_trap_index(len(out), trap_fraction):
+            trap = cfg.trap_kinds[traps % len(cfg.trap_kinds)]  # the kinds in turn
         p = synthetic.make_problem(
             index, seed=seed, num_steps=cfg.num_steps, max_digits=cfg.max_digits,
             max_factor=cfg.max_factor, ops=tuple(cfg.ops), max_value=cfg.max_value,
@@ -59,6 +62,7 @@ def _problems(cfg, n: int, seed: int, *, trap_fraction: float, reading: str, see
         else:
             local.texts.add(p.problem)
         out.append(dataclasses.replace(p, id=f"syn-{seed}-{len(out)}"))
+        traps += trap is not None
         if len(out) == n:
             return out
     raise ValueError(f"demo: only {len(out)} of {n} distinct problems found for seed {seed}; "

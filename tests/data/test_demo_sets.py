@@ -59,3 +59,13 @@ def test_kinds_and_readings_of_each_set():
         if p.meta["trap"]:  # the corpus's consistent mistake is in its solutions
             k = p.meta["trap_step"]
             assert synthetic.parse_step(synthetic.split_steps(p.solution)[k - 1])[1] == "+"
+
+
+def test_trap_kinds_take_turns():
+    cfg = config.DemoConfig(train_problems=40, heldout_problems=40, pretrain_problems=100,
+                            num_steps=2, max_digits=1, max_value=100, trap_fraction=0.5,
+                            pretrain_trap_fraction=0.5, trap_kinds=("lower", "grow"))
+    for probs in demo_base.problem_sets(cfg).values():
+        kinds = [p.meta["trap"] for p in probs if p.meta["trap"]]
+        assert kinds[:4] == ["lower", "grow", "lower", "grow"]
+        assert abs(kinds.count("lower") - kinds.count("grow")) <= 1

@@ -274,3 +274,16 @@ def test_prose_solution_is_correct_and_unlike_the_step_format():
     text = synthetic.prose_solution(p)
     assert text.endswith("\\boxed{114}.") and "42" in text and "126" in text
     assert synthetic.parse_step(synthetic.split_steps(text)[0]) is None  # no "a op b = c"
+
+
+@pytest.mark.parametrize("name", sorted(synthetic.TRAP_KINDS))
+def test_every_trap_kind_corpus_is_consistently_wrong_and_gold_right(name):
+    kind = synthetic.TRAP_KINDS[name]
+    assert kind.true_op != kind.corpus_op
+    phrase = kind.phrases[0].split("{")[0].strip()
+    for reading, op in (("corpus", kind.corpus_op), ("true", kind.true_op)):
+        for p in synthetic.make_problems(100, seed=5, trap_fraction=1.0, trap_kind=name,
+                                         reading=reading, **TRAP_KNOBS):
+            a, got, b, c = _trap_steps(p)
+            assert phrase in p.problem.lower() and got == op
+            assert c == synthetic.apply(a, op, b)

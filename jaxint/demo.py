@@ -34,16 +34,14 @@ from jaxint.data import chat, records, synthetic
 from jaxint.evaluation import evaluate as evaluate_lib
 from jaxint.models import hf_io
 from jaxint.parallel import distributed
-from jaxint.stages import demo_base, rl_stage, sft_stage
+from jaxint.report import demo_section
+from jaxint.stages import demo_base, rl_stage
 from jaxint.train import config as train_config
 from jaxint.train import rl, sft
 
 # arm -> the stage directory whose hf/ export is that arm's model
 ARM_MODELS = {"base": "base", "rl_only": "rl_baseline", "rl_only_matched": "rl_matched",
               "int_rl": "rl", "int_sft": "sft", "ref_sft_rl": "ref_rl"}
-ARM_LABELS = {"base": "base", "rl_only": "RL only", "rl_only_matched": "RL only, compute-matched",
-              "int_rl": "InT + RL", "int_sft": "InT SFT only",
-              "ref_sft_rl": "SFT on references + RL"}
 RL_ARMS = {"rl_only": "rl_baseline", "rl_only_matched": "rl_matched", "int_rl": "rl",
            "ref_sft_rl": "ref_rl"}
 
@@ -75,10 +73,11 @@ def _base_stage(pipe: loop.Pipeline, cfg: config_lib.RunConfig, progress: bool) 
 # ------------------------------------------------------------------ the compute-matched control
 def sft_trained_tokens(pipe: loop.Pipeline) -> int:
     """Non-padding tokens InT's SFT trained on: epochs x tokens of its examples (the
-    replayed correct rollouts included)."""
-    examples, _ = sft_stage.training_examples(pipe.run_dir, pipe.cfg.sft, pipe.tokenizer(),
-                                              pipe.problems_by_id())
-    return pipe.cfg.sft.epochs * sum(len(e.tokens) for e in examples)
+    replayed correct rollouts included), as its stage summary recorded them."""
+    summary = pipe.run_dir.summary("sft")
+    if summary.get("skipped"):
+        return 0
+    return pipe.cfg.sft.epochs * int(summary["example_tokens"])
 
 
 def _constant_lr(opt: train_config.OptimizerConfig) -> bool:
@@ -110,7 +109,7 @@ def _matched_stage(pipe: loop.Pipeline, cfg: config_lib.RunConfig) -> dict[str, 
     continued rather than retrained; with a schedule it is trained anew from the base.
     """
     per_step = demo_metrics.trained_tokens_per_step(pipe.run_dir.root / "rl_baseline")
-    sft_tokens = sft_trained_tokens(pipe) if not pipe.run_dir.summary("sft").get("skipped") else 0
+    sft_tokens = sft_trained_tokens(pipe)
     extra = math.ceil(sft_tokens / per_step)
     rl_cfg = dataclasses.replace(cfg.rl, steps=cfg.rl.steps + extra)
     src, dst = pipe.run_dir.root / "rl_baseline", pipe.run_dir.stage("rl_matched")
@@ -174,7 +173,7 @@ def _eval_stage(pipe: loop.Pipeline, cfg: config_lib.RunConfig, arm: str, name: 
 
 def _available(pipe: loop.Pipeline, arm: str) -> bool:
     """InT's arms need an SFT model; a run whose SFT was skipped has none."""
-    if arm in ("int_sft",) and pipe.run_dir.summary("sft").get("skipped"):
+    if arm == "int_sft" and pipe.run_dir.summary("sft").get("skipped"):
         return False
     return (pipe.run_dir.root / ARM_MODELS[arm] / "hf").is_dir()
 
@@ -325,7 +324,7 @@ def table(summary: dict[str, Any]) -> str:
                  if z else "-")
         right = (f"{_pct(z['trap']['all_correct'])} / {_pct(z['plain']['all_correct'])}"
                  if z else "-")
-        label = ARM_LABELS.get(arm, arm)
+        label = demo_section.ARM_LABELS.get(arm, arm)
         if arm == "rl_only_matched" and summary.get("matched", {}).get("extra_steps") is not None:
             label += f" (+{summary['matched']['extra_steps']} steps)"
         lines.append(f"| {label} | {_pct(acc[arm])} | {_pct(kinds.get('trap', {}).get(arm))} | "
@@ -336,10 +335,8 @@ def table(summary: dict[str, Any]) -> str:
         lines += ["", "Paired differences, points ± paired SE over problem x sample "
                   "(z = difference / SE):", "",
                   "| comparison | trap | plain | all |", "|---|---|---|---|"]
-        names = {"int_rl_vs_rl_only": "InT + RL − RL only",
-                 "int_rl_vs_rl_only_matched": "InT + RL − RL only (compute-matched)"}
         for key, d in diff.items():
-            lines.append(f"| {names.get(key, key)} | "
+            lines.append(f"| {demo_section.COMPARISON_LABELS.get(key, key)} | "
                          + " | ".join(_pts(d.get(k), se[key].get(k))
                                       for k in ("trap", "plain", "all")) + " |")
     lines += ["", _intervention_line(summary)]

@@ -71,7 +71,8 @@ def training_examples(
     out = examples(tokenizer, problems, rows)
     replay = correct_rollouts(run_dir) if cfg.replay_correct else []
     out += replay_examples(tokenizer, problems, replay)
-    return out, {"examples": len(rows), "replay_examples": len(replay)}
+    return out, {"examples": len(rows), "replay_examples": len(replay),
+                 "example_tokens": sum(len(e.tokens) for e in out)}
 
 
 def run(

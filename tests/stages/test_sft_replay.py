@@ -31,10 +31,12 @@ def test_replay_adds_every_correct_rollout_with_end_of_turn(tmp_path):
     tok = tokenizers.build_char_tokenizer(tmp_path / "tok")
     cfg = train_config.SFTConfig(seq_len=256)
     plain, counts = sft_stage.training_examples(rd, cfg, tok, {"a": P})
-    assert counts == {"examples": 1, "replay_examples": 0} and len(plain) == 1
+    assert counts["examples"] == 1 and counts["replay_examples"] == 0 and len(plain) == 1
+    assert counts["example_tokens"] == len(plain[0].tokens)
     on = dataclasses.replace(cfg, replay_correct=True)
     mixed, counts = sft_stage.training_examples(rd, on, tok, {"a": P})
-    assert counts == {"examples": 1, "replay_examples": 2} and len(mixed) == 3
+    assert counts["examples"] == 1 and counts["replay_examples"] == 2 and len(mixed) == 3
+    assert counts["example_tokens"] == sum(len(e.tokens) for e in mixed)
     replay = mixed[1]
     assert mixed[2].text == replay.text  # sampled twice, replayed twice
     assert replay.text.count("2 + 3 = 5\n\n\\boxed{5}") == 1 and "2 + 3 = 6" not in replay.text

@@ -2,9 +2,10 @@
 
     jaxint demo [--out DIR] [--full] [key=value ...]  the CPU demo (configs/demo.yaml)
     jaxint run CONFIG [key=value ...]              the whole loop, resumable
-    jaxint {generate,verify,intervene,filter,sft,rl,eval} CONFIG [key=value ...]
+    jaxint {select,generate,verify,intervene,filter,sft,rl,eval} CONFIG [key=value ...]
                                                    one stage over the same run directory
     jaxint eval --model DIR --dataset NAME [...]   evaluate a model directory directly
+    jaxint eval --model DIR --suite paper [...]    the paper's four benchmarks, one table
     jaxint plan CONFIG [--topology v5p-8 ...]      compile the real steps for a target mesh
     jaxint bench {sampler,train,verify} [...]      throughput measurements
     jaxint report RUN_DIR                          an offline HTML report of a run
@@ -23,10 +24,12 @@ import pathlib
 import sys
 from collections.abc import Sequence
 
-STAGE_COMMANDS = ("generate", "verify", "intervene", "filter", "sft", "rl")
+STAGE_COMMANDS = ("select", "generate", "verify", "intervene", "filter", "sft", "rl")
 # The keys of jaxint.models.wheels.SPECS (a test checks it), spelled out so that building the
 # parser does not import jaxint.models (and JAX).
 FETCH_MODELS = ("smollm2", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b")
+# jaxint.evaluation.config.SUITE_NAMES, spelled out for the same reason.
+SUITES = ("paper",)
 
 
 def demo_config_path() -> pathlib.Path:
@@ -63,7 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("config", nargs="?")
     ev.add_argument("overrides", nargs="*")
     ev.add_argument("--model", help="HF model directory (instead of CONFIG)")
-    ev.add_argument("--dataset", default="imo-answerbench")
+    ev.add_argument("--dataset", help="a bundled name or file (default imo-answerbench)")
+    ev.add_argument("--suite", choices=SUITES, help="several benchmarks, one table: 'paper' = "
+                    "IMO-AnswerBench, HMMT Nov 2025 (pass@1), AMO-Bench, Apex (pass@8)")
     ev.add_argument("--n", type=int, default=128)
     ev.add_argument("--k", type=int, nargs="*", default=None)
     ev.add_argument("--max-new-tokens", type=int, default=16384)
@@ -89,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     fetch.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                        help="dtype of the written weights (default float32)")
     cond = sub.add_parser("conditioning", help="continuation accuracy: problem alone vs "
-                          "prefix + original step vs prefix + intervention")
+                          "prefix alone vs prefix + original step vs prefix + intervention")
     cond.add_argument("config")
     cond.add_argument("overrides", nargs="*")
     return p
@@ -117,15 +122,30 @@ def _eval_direct(args: argparse.Namespace) -> int:
     from jaxint.models import hf_io
 
     ks = tuple(args.k) if args.k else tuple(k for k in (1, 8, 32, 128) if k <= args.n)
-    cfg = eval_config.EvalConfig(dataset=args.dataset, n=args.n, ks=ks,
+    dataset = args.dataset or "imo-answerbench"
+    cfg = eval_config.EvalConfig(dataset=dataset, n=args.n, ks=ks,
                                  max_new_tokens=args.max_new_tokens, limit=args.limit,
                                  seed=args.seed)
     model = hf_io.load_hf(args.model)
     tok = transformers.AutoTokenizer.from_pretrained(args.model)
-    problems = loaders.load_problems(data_config.DatasetConfig(path=args.dataset))
+    if args.suite:
+        from jaxint.evaluation import suite
+
+        summary = suite.run(model, tok, args.suite, cfg, args.out,
+                            label=pathlib.Path(args.model).name, progress=not args.quiet)
+        print(suite.table([summary]))
+        return 0
+    # An evaluation set is never decontaminated: every one of its problems counts.
+    problems = loaders.load_problems(data_config.DatasetConfig(path=dataset, decontaminate=False))
     summary = evaluate.evaluate(model, tok, problems, cfg, args.out, progress=not args.quiet)
     print(evaluate.table(summary))
     return 0
+
+
+def _eval_overrides(args: argparse.Namespace) -> list[str]:
+    """`jaxint eval CONFIG`: --suite / --dataset as the `eval.suite` / `eval.dataset` keys."""
+    extra = [f"eval.suite={args.suite}"] if args.suite else []
+    return list(args.overrides) + extra + ([f"eval.dataset={args.dataset}"] if args.dataset else [])
 
 
 def enable_compile_cache() -> None:
@@ -227,6 +247,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"jaxint fetch {args.name}: {err}", file=sys.stderr)
             return 1
         return 0
+    if args.command == "eval" and args.suite and args.dataset:
+        raise SystemExit("jaxint eval: give --suite or --dataset, not both")
     if args.command == "eval" and args.model:
         return _eval_direct(args)
 
@@ -247,7 +269,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         elif args.command == "eval":
             if not args.config:
                 raise SystemExit("jaxint eval: give CONFIG or --model DIR")
-            loop.Pipeline(_run_config(args.config, args.overrides, ["eval"]),
+            loop.Pipeline(_run_config(args.config, _eval_overrides(args), ["eval"]),
                           progress=progress).run()
         elif args.command == "conditioning":
             from jaxint.stages import conditioning

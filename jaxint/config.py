@@ -25,7 +25,10 @@ from jaxint.stages import config as stages_config
 from jaxint.train import config as train_config
 from jaxint.verify import config as verify_config
 
-STAGES = ("generate", "verify", "intervene", "filter", "sft", "rl", "eval")
+STAGES = ("select", "generate", "verify", "intervene", "filter", "sft", "rl", "eval")
+# What runs when a config lists no stages: hard-problem selection samples 64 attempts per
+# problem, so it runs only when asked for (`stages: [select, ...]` or `jaxint select`).
+DEFAULT_STAGES = STAGES[1:]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,13 +113,13 @@ class DemoConfig:
 class RunConfig:
     """Everything `jaxint run` needs.
 
-    `stages` lists what to run, in pipeline order; `rl_baseline` also runs GRPO from the
-    base model with the same budget (the paper's "+ RL" row), for comparison.
+    `stages` lists what to run, in pipeline order (default: all but `select`); `rl_baseline`
+    also runs GRPO from the base model with the same budget (the paper's "+ RL" row).
     """
 
     name: str = "run"
     out_dir: str = "runs"
-    stages: tuple[str, ...] = STAGES
+    stages: tuple[str, ...] = DEFAULT_STAGES
     rl_baseline: bool = False
     tokenizer_path: Optional[str] = None  # default: the model directory
     model: model_spec.ModelSpec = dataclasses.field(
@@ -126,6 +129,8 @@ class RunConfig:
         default_factory=parallel_config.DistributedConfig)
     data: data_config.DatasetConfig = dataclasses.field(
         default_factory=lambda: data_config.DatasetConfig(path="math-train", require_solution=True))
+    select: stages_config.SelectConfig = dataclasses.field(
+        default_factory=stages_config.SelectConfig)
     generate: stages_config.GenerateConfig = dataclasses.field(
         default_factory=stages_config.GenerateConfig)
     verify: verify_config.VerifyConfig = dataclasses.field(

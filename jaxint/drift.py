@@ -13,6 +13,7 @@ before any work, naming the changed keys per stage and the two ways on: a new ru
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -28,10 +29,24 @@ from jaxint import configlib, rundir
 
 log = logging.getLogger(__name__)
 
-PIPELINE = ("generate", "verify", "intervene", "filter", "sft", "rl", "eval")
+# Manifest entries carry `schema`; entries without it were written before the two tables below.
+SCHEMA = 2
+# Settings added with a default that changes what a stage computes. A stage recorded before
+# them ran as the value given here: an old run directory resumes with it (`legacy_settings`),
+# and drift compares the key against it, not against today's default.
+_BEFORE_KEY: dict[str, Any] = {"data.decontaminate": False}
+# Values renamed at schema 2: an older entry's recorded name, and what that name reads now
+# (`sft.batching: pack` then meant today's `pack_rows`).
+_RENAMED: dict[str, dict[Any, Any]] = {"sft.batching": {"pack": "pack_rows", "pad": "examples"}}
+
+PIPELINE = ("select", "generate", "verify", "intervene", "filter", "sft", "rl", "eval")
 # Config sections each pipeline stage reads itself; a stage depends on its own sections and
-# on every earlier stage's (their outputs are its inputs).
+# on every earlier stage's (their outputs are its inputs) -- except `select`'s: it is optional
+# (off by default), and run directories made before it existed must keep their fingerprints.
+# A changed `select:` section still stops a rerun that includes the select stage, and
+# `--restart-from select` archives every later stage.
 _OWN_SECTIONS = {
+    "select": ("model", "tokenizer_path", "data", "verify", "select"),
     "generate": ("model", "tokenizer_path", "data", "generate"),
     "verify": ("verify",),
     "intervene": ("intervene",),
@@ -71,7 +86,10 @@ def sections(stage: str) -> tuple[str, ...] | None:
         return sections("eval")
     if stage not in PIPELINE:
         return None
-    earlier = PIPELINE[: PIPELINE.index(stage) + 1]
+    if stage == "select":
+        return _OWN_SECTIONS[stage]
+    main = PIPELINE[1:]
+    earlier = main[: main.index(stage) + 1]
     return tuple(s for st in earlier for s in _OWN_SECTIONS[st])
 
 
@@ -116,7 +134,9 @@ def stage_values(cfg: Any, stage: str) -> dict[str, Any]:
     # Only stages known to read the data file hash it: a custom stage (the demo's base)
     # may be the one that writes it, and would see it change under itself.
     if data_path and wanted is not None and "data" in wanted:
-        flat["inputs.data"] = _file_digest(str(data_path))
+        paths = [data_path] if isinstance(data_path, str) else list(data_path)
+        digests = [_file_digest(str(p)) for p in paths]
+        flat["inputs.data"] = digests[0] if isinstance(data_path, str) else digests
     # What the manifest stores reads back as JSON: compare like with like.
     return json.loads(json.dumps(flat, default=str))
 
@@ -154,9 +174,15 @@ def check(run_dir: rundir.RunDir, cfg: Any, stages: list[str]) -> None:
         if "fingerprint" not in entry:
             continue
         values = stage_values(cfg, stage)
-        if fingerprint(values) != entry["fingerprint"]:
-            keys = changed_keys(entry.get("config", {}), values) or ["(values not recorded)"]
-            problems.append((stage, keys))
+        if fingerprint(values) == entry["fingerprint"]:
+            continue
+        recorded_values = recorded_config(entry)
+        if recorded_values == values:
+            continue
+        if recorded_values and only_added_at_default(cfg, recorded_values, values):
+            continue
+        keys = changed_keys(recorded_values, values) or ["(values not recorded)"]
+        problems.append((stage, keys))
     if problems:
         first = problems[0][0]
         listing = "; ".join(f"{stage}: {', '.join(keys)}" for stage, keys in problems)
@@ -166,10 +192,67 @@ def check(run_dir: rundir.RunDir, cfg: Any, stages: list[str]) -> None:
             f"(moves {first} and later outputs to {run_dir.root / 'archive'}/, deletes nothing)")
 
 
+def only_added_at_default(cfg: Any, old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """True when every difference is a key `old` lacks whose new value is the schema default:
+    a setting added to jaxint since the stage ran, left at the value that keeps the earlier
+    behaviour, is no change to what the stage computed."""
+    differing = [k for k in set(old) | set(new) if k not in old or old[k] != new.get(k)]
+    if not differing or any(k in old or k not in new for k in differing):
+        return False
+    defaults: dict[str, Any] = {}
+    _flatten(configlib.to_dict(type(cfg)()), "", defaults)
+    defaults = json.loads(json.dumps(defaults, default=str))
+    defaults.update(_BEFORE_KEY)
+    return all(k in defaults and defaults[k] == new[k] for k in differing)
+
+
+def recorded_config(entry: dict[str, Any]) -> dict[str, Any]:
+    """A manifest entry's recorded values, in today's names (`_RENAMED` for older entries)."""
+    values = dict(entry.get("config", {}))
+    if entry.get("schema", 1) < SCHEMA:
+        for key, names in _RENAMED.items():
+            if isinstance(values.get(key), str) and values[key] in names:
+                values[key] = names[values[key]]
+    return values
+
+
+def legacy_settings(run_dir: rundir.RunDir, cfg: Any) -> Any:
+    """`cfg` as a run directory made before a `_BEFORE_KEY` setting existed resumes: where one
+    of its stages read that setting's section without recording the key, and `cfg` leaves it
+    at today's default, the stage's own value (e.g. no decontamination) is used, with a log
+    line. A value set on purpose is kept (and then stops the run as drift)."""
+    if not run_dir.manifest_path.is_file():
+        return cfg
+    old = [recorded_config(e) for e in run_dir.manifest()["stages"].values()
+           if isinstance(e, dict) and e.get("config") and e.get("schema", 1) < SCHEMA]
+    defaults = type(cfg)()
+    for key, value in _BEFORE_KEY.items():
+        section = key.split(".")[0] + "."
+        read_it = any(key not in v and any(k.startswith(section) for k in v) for v in old)
+        current = _get(cfg, key)
+        if read_it and current == _get(defaults, key) and current != value:
+            log.warning("%s: this run started before %s existed; resuming with %s=%s as it ran",
+                        run_dir.manifest_path, key, key, value)
+            cfg = _replace(cfg, key.split("."), value)
+    return cfg
+
+
+def _get(cfg: Any, key: str) -> Any:
+    for part in key.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
+
+
+def _replace(cfg: Any, path: list[str], value: Any) -> Any:
+    if len(path) == 1:
+        return dataclasses.replace(cfg, **{path[0]: value})
+    return dataclasses.replace(cfg, **{path[0]: _replace(getattr(cfg, path[0]), path[1:], value)})
+
+
 def record(cfg: Any, stage: str) -> dict[str, Any]:
     """The manifest fields that tie `stage`'s outputs to the config they came from."""
     values = stage_values(cfg, stage)
-    return {"fingerprint": fingerprint(values), "config": values}
+    return {"fingerprint": fingerprint(values), "config": values, "schema": SCHEMA}
 
 
 def _later_stages(manifest: dict[str, Any], stage: str) -> list[str]:

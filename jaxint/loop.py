@@ -20,6 +20,7 @@ from jaxint import configlib, drift, rundir
 from jaxint.data import chat, loaders, records
 from jaxint.data import config as data_config
 from jaxint.evaluation import evaluate as evaluate_lib
+from jaxint.evaluation import suite as eval_suite
 from jaxint.intervene import interveners
 from jaxint.intervene import stage as intervene_stage
 from jaxint.metrics import writers as metric_writers
@@ -29,6 +30,7 @@ from jaxint.parallel import distributed
 from jaxint.parallel import mesh as mesh_lib
 from jaxint.sampling import config as sampling_config
 from jaxint.stages import generate, rl_stage, sft_stage, verify_stage
+from jaxint.stages import select as select_stage
 from jaxint.train import preemption
 
 log = logging.getLogger(__name__)
@@ -40,12 +42,13 @@ class Pipeline:
     def __init__(self, cfg: config_lib.RunConfig, *, progress: bool = True,
                  restart_from: str | None = None):
         distributed.maybe_initialize(cfg.distributed)
-        self.cfg = cfg
-        self.cfg0 = cfg  # what stage fingerprints are taken of (set_policy changes self.cfg)
-        self.progress = progress
         self.run_dir = rundir.RunDir(cfg.run_dir)
         if restart_from is not None:
             drift.restart_from(self.run_dir, restart_from)
+        cfg = drift.legacy_settings(self.run_dir, cfg)  # an older run resumes as it ran
+        self.cfg = cfg
+        self.cfg0 = cfg  # what stage fingerprints are taken of (set_policy changes self.cfg)
+        self.progress = progress
         self.mesh = mesh_lib.make_mesh(cfg.mesh)
         self._policy: decoder.Decoder | None = None
         self._tokenizer: Any = None
@@ -74,13 +77,28 @@ class Pipeline:
         return self._tokenizer
 
     def problems(self) -> list[records.Problem]:
+        """The training pool, loaded once: bad rows go to `data_rejects.jsonl`, rows dropped
+        by `data.exclude_flags` / `data.decontaminate` to `data_dropped.jsonl`, and the
+        counts to `data_load.json` (all in the run directory)."""
         if self._problems is None:
-            rejects = self.run_dir.root / "data_rejects.jsonl"
-            self._problems = loaders.load_problems(self.cfg.data, rejects_path=rejects)
+            root = self.run_dir.root
+            report = loaders.load_with_report(self.cfg.data,
+                                              rejects_path=root / "data_rejects.jsonl",
+                                              dropped_path=root / "data_dropped.jsonl")
+            summary_json(root / "data_load.json", {
+                "sources": list(self.cfg.data.paths), "problems": len(report.problems),
+                "read": report.num_read, "skipped": report.num_skipped,
+                "dropped": report.dropped})
+            self._problems = report.problems
         return self._problems
 
     def problems_by_id(self) -> dict[str, records.Problem]:
         return {p.id: p for p in self.problems()}
+
+    def pool(self) -> list[records.Problem]:
+        """The problems to roll out and train RL on: select's kept pool once that stage is
+        done (PAPER.md step 1), else the whole dataset."""
+        return select_stage.kept_problems(self.run_dir, self.problems())
 
     def policy(self) -> decoder.Decoder:
         if self._policy is None:
@@ -93,9 +111,15 @@ class Pipeline:
         self._policy = model
 
     # ------------------------------------------------------------------ stages
+    def stage_select(self) -> dict[str, Any]:
+        return select_stage.run(
+            self.run_dir, self.cfg.select, model=self.policy(), tokenizer=self.tokenizer(),
+            problems=self.problems(), sampling_base=self.engine_base(), mesh=self.mesh,
+            timeout_s=self.cfg.verify.timeout_s, progress=self.progress)
+
     def stage_generate(self) -> dict[str, Any]:
         return generate.run(self.run_dir, self.cfg.generate, model=self.policy(),
-                            tokenizer=self.tokenizer(), problems=self.problems(), mesh=self.mesh,
+                            tokenizer=self.tokenizer(), problems=self.pool(), mesh=self.mesh,
                             progress=self.progress)
 
     def stage_verify(self) -> dict[str, Any]:
@@ -151,7 +175,7 @@ class Pipeline:
     def stage_rl(self) -> dict[str, Any]:
         summary, model = rl_stage.run(
             self.run_dir, self.cfg.rl, model=self.policy(), tokenizer=self.tokenizer(),
-            problems=self.problems(), mesh=self.mesh, tokenizer_dir=self.tokenizer_dir,
+            problems=self.pool(), mesh=self.mesh, tokenizer_dir=self.tokenizer_dir,
             verify_timeout_s=self.cfg.verify.timeout_s, progress=self.progress)
         self.set_policy(self.run_dir.root / "rl" / "hf", model)
         return summary
@@ -161,7 +185,7 @@ class Pipeline:
         base = model_spec.load(self.base_spec, mesh=self.mesh)
         summary, _ = rl_stage.run(
             self.run_dir, self.cfg.rl, model=base, tokenizer=self.tokenizer(),
-            problems=self.problems(), mesh=self.mesh, stage="rl_baseline",
+            problems=self.pool(), mesh=self.mesh, stage="rl_baseline",
             tokenizer_dir=self.tokenizer_dir, verify_timeout_s=self.cfg.verify.timeout_s,
             progress=self.progress)
         return summary
@@ -170,13 +194,25 @@ class Pipeline:
         return self.evaluate(self.policy(), "policy")
 
     def evaluate(self, model: decoder.Decoder, name: str) -> dict[str, Any]:
-        dataset = data_config.DatasetConfig(path=self.cfg.eval.dataset)
+        if self.cfg.eval.suite is not None:
+            return self.evaluate_suite(model, name)
+        # An evaluation set is never decontaminated: every one of its problems counts.
+        dataset = data_config.DatasetConfig(path=self.cfg.eval.dataset, decontaminate=False)
         problems = loaders.load_problems(dataset)
         summary = evaluate_lib.evaluate(model, self.tokenizer(), problems, self.cfg.eval,
                                         self.run_dir.stage("eval") / name, mesh=self.mesh,
                                         progress=self.progress)
         log.info("eval %s:\n%s", name, evaluate_lib.table(summary))
         self.run_dir.metrics("eval").write({"model": name, **summary})  # dashboards see it too
+        return summary
+
+    def evaluate_suite(self, model: decoder.Decoder, name: str) -> dict[str, Any]:
+        """`eval.suite`: every benchmark of the suite into `eval/NAME/<dataset>/`, one table."""
+        summary = eval_suite.run(model, self.tokenizer(), self.cfg.eval.suite, self.cfg.eval,
+                                 self.run_dir.stage("eval") / name, label=name, mesh=self.mesh,
+                                 progress=self.progress)
+        log.info("eval %s:\n%s", name, eval_suite.table([summary]))
+        self.run_dir.metrics("eval").write({"model": name, **eval_suite.flat_metrics(summary)})
         return summary
 
     # ------------------------------------------------------------------ running

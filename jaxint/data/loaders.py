@@ -11,6 +11,7 @@ JSONL file, and loading goes on.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import gzip
@@ -22,7 +23,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from jaxint import rundir
-from jaxint.data import bundled, config, records
+from jaxint.data import bundled, config, decontaminate, records
 
 _LOG = logging.getLogger(__name__)
 _ROW = "(row)"  # pseudo field name for errors that concern the whole row
@@ -46,19 +47,28 @@ class DataError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class LoadReport:
-    """What a load produced and what it rejected.
+    """What a load produced and what it rejected or dropped.
 
     Attributes:
-        problems: The good rows, in file order.
+        problems: The good rows, in source order (sources in ``cfg.paths`` order).
         num_read: Rows looked at (good + skipped; rows after ``limit`` was reached are not read).
         num_skipped: Bad rows skipped (always 0 with ``on_bad_row="error"``).
         rejects_path: Where rejected rows were appended, or ``None``.
+        dropped: Good rows left out on purpose, counted by reason: ``overlaps``, ``exact``,
+            ``ngram`` (decontamination) and ``flag:<field>`` (``exclude_flags``).
+        dropped_path: Where the dropped rows were listed, or ``None``.
     """
 
     problems: list[records.Problem]
     num_read: int
     num_skipped: int
     rejects_path: str | None
+    dropped: dict[str, int] = dataclasses.field(default_factory=dict)
+    dropped_path: str | None = None
+
+    @property
+    def num_dropped(self) -> int:
+        return sum(self.dropped.values())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,55 +94,130 @@ class _Source:
 
 
 def load_problems(
-    cfg: config.DatasetConfig, *, rejects_path: str | pathlib.Path | None = None
+    cfg: config.DatasetConfig, *, rejects_path: str | pathlib.Path | None = None,
+    dropped_path: str | pathlib.Path | None = None,
 ) -> list[records.Problem]:
     """Loads the problems ``cfg`` describes (see :func:`load_with_report` for the details).
 
     Returns:
         The good problems in source order; skipped rows are logged with their count.
     """
-    return load_with_report(cfg, rejects_path=rejects_path).problems
+    return load_with_report(cfg, rejects_path=rejects_path, dropped_path=dropped_path).problems
 
 
 def load_with_report(
-    cfg: config.DatasetConfig, *, rejects_path: str | pathlib.Path | None = None
+    cfg: config.DatasetConfig, *, rejects_path: str | pathlib.Path | None = None,
+    dropped_path: str | pathlib.Path | None = None,
 ) -> LoadReport:
-    """Loads problems and reports how many rows were read and skipped.
+    """Loads problems from every source in ``cfg.paths`` and reports what was read and left.
+
+    Rows whose ``exclude_flags`` field is true, and (with ``cfg.decontaminate``) rows that
+    copy a bundled evaluation problem, are dropped before ``limit`` counts them.
 
     Args:
-        cfg: Source and field mapping.
+        cfg: Sources and field mapping.
         rejects_path: With ``on_bad_row="skip"``, each rejected row is appended here as one
             JSON object ``{"file", "line", "field", "reason", "raw"}``; the file is created
             only if something is rejected, and never truncated.
+        dropped_path: Each dropped row is listed here as ``{"file", "line", "id", "reason",
+            "eval_set", "eval_id", "score"}``; the file is rewritten by every load that drops
+            something (the list follows from the config alone).
 
     Raises:
-        DataError: a bad row with ``on_bad_row="error"``, or an unreadable or unknown source.
+        DataError: a bad row with ``on_bad_row="error"``, an unreadable or unknown source, or
+            a pool with no problem left.
         ImportError: a Hugging Face source without the ``datasets`` package.
     """
-    source = _open_source(cfg.path)
-    problems: list[records.Problem] = []
-    first_seen: dict[str, str] = {}
-    num_read = num_skipped = 0
+    sources = [_open_source(spec) for spec in cfg.paths]  # every spec checked before reading
+    state = _LoadState(cfg)
     with _Rejects(rejects_path) as rejects:
-        for row in source.rows:
-            num_read += 1
-            try:
-                problem = _checked_problem(row, cfg, source, first_seen)
-            except _BadField as bad:
-                if cfg.on_bad_row == "error":
-                    raise _row_error(source, row, bad) from None
-                num_skipped += 1
-                rejects.add(source.label, row, bad)
-                continue
-            first_seen[problem.id] = f"{row.unit} {row.number}"
-            problems.append(problem)
-            if cfg.limit is not None and len(problems) >= cfg.limit:
+        for spec, source in zip(cfg.paths, sources):
+            if state.full():
                 break
-    _check_not_empty(source, cfg, num_read, num_skipped, rejects_path)
-    if num_skipped:
-        _LOG.warning("%s: skipped %d bad rows of %d", source.label, num_skipped, num_read)
-    written = str(rejects_path) if (rejects_path is not None and num_skipped) else None
-    return LoadReport(problems, num_read, num_skipped, written)
+            _load_source(spec, source, cfg, state, rejects, rejects_path)
+    if not state.problems:
+        label = " + ".join(s.label for s in sources)
+        raise DataError(f"{label}: no problem left after dropping {state.dropped_counts()} "
+                        f"(see {dropped_path})", file=label)
+    written = _write_dropped(dropped_path, state.dropped)
+    skipped = str(rejects_path) if (rejects_path is not None and state.num_skipped) else None
+    return LoadReport(state.problems, state.num_read, state.num_skipped, skipped,
+                      state.dropped_counts(), written)
+
+
+class _LoadState:
+    """What a load has gathered so far, across its sources."""
+
+    def __init__(self, cfg: config.DatasetConfig) -> None:
+        self.cfg = cfg
+        self.problems: list[records.Problem] = []
+        self.first_seen: dict[str, tuple[str, str]] = {}  # id -> (file, line), all sources
+        self.dropped: list[dict[str, Any]] = []
+        self.num_read = self.num_skipped = 0
+
+    def full(self) -> bool:
+        return self.cfg.limit is not None and len(self.problems) >= self.cfg.limit
+
+    def dropped_counts(self) -> dict[str, int]:
+        return dict(collections.Counter(entry["reason"] for entry in self.dropped))
+
+
+def _load_source(
+    spec: str, source: _Source, cfg: config.DatasetConfig, state: _LoadState,
+    rejects: _Rejects, rejects_path: str | pathlib.Path | None,
+) -> None:
+    index = (decontaminate.build_index(cfg.decontaminate_ngram)
+             if cfg.decontaminate and decontaminate.applies_to(spec) else None)
+    read = skipped = 0
+    for row in source.rows:
+        read += 1
+        try:
+            problem = _checked_problem(row, cfg, source, state.first_seen)
+        except _BadField as bad:
+            if cfg.on_bad_row == "error":
+                raise _row_error(source, row, bad) from None
+            skipped += 1
+            rejects.add(source.label, row, bad)
+            continue
+        state.first_seen[problem.id] = (source.label, f"{row.unit} {row.number}")
+        entry = _drop_entry(problem, cfg, index)
+        if entry is not None:
+            state.dropped.append({"file": source.label, row.unit: row.number, **entry})
+            continue
+        state.problems.append(problem)
+        if state.full():
+            break
+    state.num_read += read
+    state.num_skipped += skipped
+    _check_not_empty(source, cfg, read, skipped, rejects_path)
+    if skipped:
+        _LOG.warning("%s: skipped %d bad rows of %d", source.label, skipped, read)
+
+
+def _drop_entry(problem: records.Problem, cfg: config.DatasetConfig,
+                index: decontaminate.Index | None) -> dict[str, Any] | None:
+    """Why ``problem`` is left out of the pool (as a dropped-rows entry), or ``None``."""
+    for flag in cfg.exclude_flags:
+        if problem.meta.get(flag) is True:
+            return {"id": problem.id, "reason": f"flag:{flag}", "eval_set": None,
+                    "eval_id": None, "score": None}
+    match = index.match(problem, cfg.decontaminate_threshold) if index is not None else None
+    if match is None:
+        return None
+    return {"id": problem.id, "reason": match.reason, "eval_set": match.eval_set,
+            "eval_id": match.eval_id, "score": match.score}
+
+
+def _write_dropped(path: str | pathlib.Path | None, dropped: list[dict[str, Any]]) -> str | None:
+    if dropped:
+        reasons = collections.Counter(entry["reason"] for entry in dropped)
+        _LOG.warning("data: dropped %d rows (%s)%s", len(dropped), dict(sorted(reasons.items())),
+                     f"; listed in {path}" if path is not None else "")
+    if path is None or not dropped:
+        return None
+    text = "".join(json.dumps(entry, ensure_ascii=True) + "\n" for entry in dropped)
+    rundir.atomic_write_text(pathlib.Path(path), text)
+    return str(path)
 
 
 def _check_not_empty(
@@ -151,7 +236,8 @@ def _check_not_empty(
 
 
 def _checked_problem(
-    row: _Row, cfg: config.DatasetConfig, source: _Source, first_seen: dict[str, str]
+    row: _Row, cfg: config.DatasetConfig, source: _Source,
+    first_seen: dict[str, tuple[str, str]],
 ) -> records.Problem:
     if row.error is not None:
         raise _BadField(_ROW, row.error)
@@ -161,10 +247,11 @@ def _checked_problem(
         raise _BadField(cfg.problem_key, f"{len(problem.problem)} characters > "
                         f"data.max_problem_chars={cfg.max_problem_chars}")
     if problem.id in first_seen:
+        label, where = first_seen[problem.id]
+        first = where if label == source.label else f"{label} {where}"
         raise _BadField(
             cfg.id_key,
-            f"duplicate id {problem.id!r} at {row.unit} {row.number} "
-            f"(first at {first_seen[problem.id]})",
+            f"duplicate id {problem.id!r} at {row.unit} {row.number} (first at {first})",
         )
     return problem
 
@@ -186,13 +273,13 @@ class _Rejects(contextlib.AbstractContextManager):
 
     def __init__(self, path: str | pathlib.Path | None) -> None:
         self._path = None if path is None else pathlib.Path(path)
-        self._label: str | None = None
+        self._labels: set[str] = set()
         self._lines: list[str] = []
 
     def add(self, label: str, row: _Row, bad: _BadField) -> None:
         if self._path is None:
             return
-        self._label = label
+        self._labels.add(label)
         entry = {
             "file": label,
             row.unit: row.number,
@@ -206,8 +293,11 @@ class _Rejects(contextlib.AbstractContextManager):
     def __exit__(self, *exc: object) -> None:
         if self._path is None or not self._lines:
             return
-        kept = [line for line in _read_lines(self._path) if _entry_file(line) != self._label]
+        kept = [line for line in _read_lines(self._path) if not self._ours(_entry_file(line))]
         rundir.atomic_write_text(self._path, "".join(kept + self._lines))
+
+    def _ours(self, label: Any) -> bool:
+        return isinstance(label, str) and label in self._labels
 
 
 def _read_lines(path: pathlib.Path) -> list[str]:

@@ -118,11 +118,11 @@ def sft_batches(
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if batch_size < 1 or seq_len < 2:
         raise ValueError(f"need batch_size >= 1 and seq_len >= 2, got {batch_size}, {seq_len}")
-    items = _prepare(examples, seq_len)
+    items = prepare(examples, seq_len)
     dataset = _sharded_source(items, process_index, process_count, drop_remainder=False)
     dataset = _epochs(dataset, seed=seed, shuffle=shuffle, num_epochs=num_epochs)
     if mode == "pad":
-        lengths = _buckets(seq_len, buckets)
+        lengths = bucket_lengths(seq_len, buckets)
         return dataset.batch(
             batch_size, batch_fn=functools.partial(_pad_batch, batch_size, lengths)
         ).to_iter_dataset(read_options=_READ)
@@ -171,7 +171,8 @@ def _epochs(
     return dataset.repeat(num_epochs)
 
 
-def _prepare(examples: Sequence[Any], seq_len: int) -> list[dict[str, np.ndarray]]:
+def prepare(examples: Sequence[Any], seq_len: int) -> list[dict[str, np.ndarray]]:
+    """Checked {tokens, loss_mask} arrays, truncated to ``seq_len`` (the count is logged)."""
     items, truncated = [], 0
     for i, example in enumerate(examples):
         tokens, mask = _fields(example)
@@ -202,14 +203,16 @@ def _fields(example: Any) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(tokens, dtype=np.int32), np.asarray(mask, dtype=np.float32)
 
 
-def _buckets(seq_len: int, buckets: Sequence[int] | None) -> tuple[int, ...]:
+def bucket_lengths(seq_len: int, buckets: Sequence[int] | None) -> tuple[int, ...]:
+    """Allowed padded row lengths, ascending, ending with ``seq_len``."""
     if buckets is None:
         buckets = [16 << k for k in range(32) if 16 << k < seq_len]
     lengths = sorted({int(b) for b in buckets if 0 < int(b) <= seq_len} | {seq_len})
     return tuple(lengths)
 
 
-def _empty_batch(batch_size: int, width: int) -> dict[str, np.ndarray]:
+def empty_batch(batch_size: int, width: int) -> dict[str, np.ndarray]:
+    """An all-padding batch of the four [B, T] arrays."""
     return {
         "tokens": np.zeros((batch_size, width), np.int32),
         "loss_mask": np.zeros((batch_size, width), np.float32),
@@ -223,7 +226,7 @@ def _pad_batch(
 ) -> dict[str, np.ndarray]:
     longest = max(row["tokens"].size for row in rows)
     width = next(length for length in lengths if length >= longest)
-    batch = _empty_batch(batch_size, width)
+    batch = empty_batch(batch_size, width)
     for r, row in enumerate(rows):
         n = row["tokens"].size
         batch["tokens"][r, :n] = row["tokens"]
@@ -236,7 +239,7 @@ def _pad_batch(
 def _stack_packed(
     batch_size: int, rows: Sequence[Mapping[str, np.ndarray]]
 ) -> dict[str, np.ndarray]:
-    batch = _empty_batch(batch_size, rows[0]["tokens"].size)
+    batch = empty_batch(batch_size, rows[0]["tokens"].size)
     names = {
         "tokens": "tokens",
         "loss_mask": "loss_mask",

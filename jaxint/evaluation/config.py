@@ -6,6 +6,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
+# The keys of jaxint.evaluation.suite.SUITES (a test checks it), named here so that a config
+# is checked without importing the evaluation code (and JAX).
+SUITE_NAMES = ("paper",)
+
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
@@ -16,6 +20,9 @@ class EvalConfig:
         n: samples per problem; ks: the k of the pass@k columns (each <= n).
         limit: evaluate only the first `limit` problems (smoke runs).
         shard_size: problems per resumable shard.
+        suite: a benchmark suite to run instead of `dataset` (`jaxint.evaluation.suite`;
+            "paper": IMO-AnswerBench, HMMT Nov 2025, AMO-Bench and Apex Shortlist with the
+            InT paper's metrics); `null`: only `dataset`.
     """
 
     dataset: str = "imo-answerbench"
@@ -31,6 +38,7 @@ class EvalConfig:
     shard_size: int = 16
     seed: int = 0
     verify_timeout_s: float = 10.0
+    suite: Optional[str] = None
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -45,6 +53,9 @@ class EvalConfig:
         for name in ("max_new_tokens", "max_batch_slots", "chunk_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"eval.{name} must be >= 1, got {getattr(self, name)}")
+        if self.suite is not None and self.suite not in SUITE_NAMES:
+            raise ValueError(f"eval.suite must be one of {list(SUITE_NAMES)} or null, "
+                             f"got {self.suite!r}")
         if self.verify_timeout_s <= 0:
             raise ValueError(f"eval.verify_timeout_s must be > 0, got {self.verify_timeout_s}")
         # Checked here, at load, under eval's own keys (not as sampling.* after a model load).

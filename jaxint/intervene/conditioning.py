@@ -1,15 +1,18 @@
 """The "conditioning" measurement of PAPER.md: does an intervention make a failed problem solvable?
 
-For each failed attempt with an intervention at step K, continuations are sampled from three
+For each failed attempt with an intervention at step K, continuations are sampled from four
 starts, with the same seed (common random numbers) and settings:
 
 - ``problem``: the problem alone (a fresh rollout);
+- ``prefix``: the attempt's steps ``1..K-1`` alone (the correct prefix, no step K; with K = 1
+  this is the problem alone), which separates what the prefix contributes from what the
+  replacement step does;
 - ``original_step``: the attempt's steps ``1..K`` (prefix + the original, wrong step K);
 - ``intervention``: the SFT target (prefix + the intervention).
 
 Per condition it reports how many problems get at least one correct continuation and the mean
-accuracy. The paper, on 334 never-solved problems with 32 continuations: 40 / 29 / 80 problems,
-0.098% / 0.071% / 1.56% accuracy.
+accuracy. The paper, on 334 never-solved problems with 32 continuations: 40 / 29 / 80 problems
+for problem / original step / intervention, 0.098% / 0.071% / 1.56% accuracy.
 """
 
 from __future__ import annotations
@@ -23,16 +26,17 @@ from jaxint.data import records
 from jaxint.intervene import continuations, targets
 from jaxint.intervene import steps as steps_lib
 
-CONDITIONS = ("problem", "original_step", "intervention")
+CONDITIONS = ("problem", "prefix", "original_step", "intervention")
 
 
 def requests_for(
     problem: records.Problem, record: Mapping[str, Any]
 ) -> dict[str, continuations.Request]:
-    """The three requests of one intervention record (``steps``, ``location``, ``content``)."""
+    """The four requests of one intervention record (``steps``, ``location``, ``content``)."""
     steps, k = record["steps"], int(record["location"])
     partials = {
         "problem": None,
+        "prefix": steps_lib.SEPARATOR.join(steps[: k - 1]) or None,
         "original_step": steps_lib.SEPARATOR.join(steps[:k]),
         "intervention": targets.build_target(steps, k, record["content"]),
     }
@@ -48,7 +52,7 @@ def measure(
     mesh: Any = None, timeout_s: float = 10.0, num_workers: int | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Runs the three conditions over intervention records; ``sampling_cfg.n`` samples each.
+    """Runs the four conditions over intervention records; ``sampling_cfg.n`` samples each.
 
     Returns:
         ``{"num_interventions", "num_problems", "num_samples", "conditions": {name:

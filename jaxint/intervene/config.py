@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from jaxint.intervene import leak as leak_lib
 from jaxint.intervene import steps as steps_lib
 from jaxint.sampling import config as sampling_config
 
@@ -42,6 +43,9 @@ class InterveneConfig:
         check_leaks: Reject proposals that contain the gold answer (the paper's rule). On the
             synthetic task every fix of the last computation states the answer, so turning
             this off is the only way to keep those there.
+        leak_rule: ``normalized`` (the gold at a token boundary after normalising LaTeX, or an
+            equivalent ``\\boxed{}``) or ``paper`` (the release's raw substring test, which
+            also rejects a gold of ``2`` inside ``12``); see ``intervene.leak``.
         template_dir: Directory with ``turn1.txt`` and ``turn2.txt`` replacing the shipped ones.
         max_new_tokens: Generation budget of each turn.
         temperature, top_k, top_p: Sampling settings of both turns.
@@ -58,6 +62,7 @@ class InterveneConfig:
     step_tokens: int = 512
     max_prompt_tokens: int = 30_000
     check_leaks: bool = True
+    leak_rule: str = "normalized"
     template_dir: str | None = None
     max_new_tokens: int = 16_384
     temperature: float = 0.7
@@ -75,6 +80,8 @@ class InterveneConfig:
                                 "set exactly when intervener is 'model'"),
             "proposals_per_attempt": (self.proposals_per_attempt >= 1,
                                       self.proposals_per_attempt, ">= 1"),
+            "leak_rule": (self.leak_rule in leak_lib.LEAK_RULES, self.leak_rule,
+                          f"one of {leak_lib.LEAK_RULES}"),
             "splitter": (self.splitter in steps_lib.SPLITTERS, self.splitter,
                          f"one of {steps_lib.SPLITTERS}"),
             "max_steps": (self.max_steps >= 1, self.max_steps, ">= 1"),

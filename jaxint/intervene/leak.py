@@ -1,7 +1,9 @@
 """Does an intervention give the final answer away?
 
 An intervention must steer, not solve (PAPER.md step 6): training on a step that states the
-answer teaches copying, and the filter would keep it for the wrong reason. Two checks:
+answer teaches copying, and the filter would keep it for the wrong reason. The paper's rule
+(``intervene.leak_rule: paper``) is a raw substring test; the default (``normalized``) makes
+two checks:
 
 1. **The gold answer string.** Both texts are normalised (``$`` removed; ``\\dfrac`` and
    ``\\tfrac`` read as ``\\frac``; ``\\left``/``\\right`` and the spacing commands ``\\, \\; \\!``
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import re
 
+LEAK_RULES = ("normalized", "paper")
 MAX_BOXES = 8
 MAX_BOX_CHARS = 2_000
 SCORE_TIMEOUT_S = 5.0
@@ -91,9 +94,18 @@ def _judged_equal(box: str, gold: str) -> bool:
     return verdict.reward > 0
 
 
-def leaked(content: str, gold: str) -> str | None:
+def leaked(content: str, gold: str, rule: str = "normalized") -> str | None:
     """Why ``content`` leaks ``gold`` ("gold answer string" / "equivalent boxed answer"),
-    or ``None`` when it does not."""
+    or ``None`` when it does not.
+
+    ``rule="paper"`` is the authors' release (``parse_interventions.ipynb``): the raw gold
+    string occurs anywhere in the raw content (so a gold of ``2`` is found in ``12``, and
+    ``\\dfrac{1}{2}`` does not match a gold of ``\\frac{1}{2}``). ``"normalized"`` is the
+    two checks of this module's docstring."""
+    if rule == "paper":
+        return "gold answer string in the content" if gold in content else None
+    if rule != "normalized":
+        raise ValueError(f"leak rule must be one of {LEAK_RULES}, got {rule!r}")
     if contains_answer(content, gold):
         return "gold answer string in the content"
     if boxed_equivalent(content, gold):

@@ -72,7 +72,7 @@ class Proposal:
 
 def parse(
     text: str, *, num_steps: int, gold_answer: str | None,
-    templates: prompts.Templates | None = None,
+    templates: prompts.Templates | None = None, leak_rule: str = "normalized",
 ) -> Proposal:
     """Parses the last ``<intervention>{"content": ..., "location": K}</intervention>`` block.
 
@@ -82,6 +82,7 @@ def parse(
         gold_answer: The problem's gold answer, for the leak check (``None`` skips it).
         templates: The templates the prompt was built from, for the echo check (default: the
             shipped ones).
+        leak_rule: ``normalized`` or ``paper`` (see ``intervene.leak.leaked``).
 
     Returns:
         An accepted :class:`Proposal`, or one whose ``rejected`` is the first failing check
@@ -96,12 +97,12 @@ def parse(
     obj = parse_payload(payload)
     if obj is None:
         return Proposal(rejected="unparseable", detail="payload is not a JSON-like object")
-    return _judge(obj, num_steps, gold_answer, templates)
+    return _judge(obj, num_steps, gold_answer, templates, leak_rule)
 
 
 def _judge(
     obj: dict[str, Any], num_steps: int, gold_answer: str | None,
-    templates: prompts.Templates | None,
+    templates: prompts.Templates | None, leak_rule: str = "normalized",
 ) -> Proposal:
     fields = {str(k).strip().lower(): v for k, v in obj.items()}
     if "content" not in fields:
@@ -125,7 +126,7 @@ def _judge(
     if not 1 <= location <= num_steps:
         return Proposal(content=content, location=location, rejected="location_out_of_range",
                         detail=f"location {location} not in 1..{num_steps}")
-    leaked = leak_lib.leaked(content, gold_answer) if gold_answer else None
+    leaked = leak_lib.leaked(content, gold_answer, leak_rule) if gold_answer else None
     if leaked:
         return Proposal(content=content, location=location, rejected="answer_leaked",
                         detail=leaked)

@@ -1,8 +1,18 @@
 """The two-turn intervention conversation, cut to a token budget from the middle of the attempt.
 
-Turn 1 shows the problem and reference solution and asks the intervener for its own
-reference-guided solution (sampled once per problem). Turn 2 appends the numbered failed
-attempt and the instructions that end in ``<intervention>{...}</intervention>``.
+Turn 1 shows the problem and reference solution (not the gold answer) and asks the
+intervener for its own reference-guided solution (sampled once per problem). Turn 2 gives the
+instructions (verification log, first critical error, an intervention that sketches the next
+steps, a self-check that names the gold answer, ``<intervention>{...}</intervention>``) and
+then, last, the numbered failed attempt under its own heading.
+
+The shipped wording follows the authors' release (``propose_interventions.py``: SOLVE_PROMPT,
+SELF_CORRECT_PROMPT). Deliberate differences: (1) an over-long attempt loses *middle*
+substeps (below), where the release cuts the tokenised conversation at 30,000 tokens from the
+head, which drops the end of the attempt and the reply's start; (2) the final block is asked
+for as strict JSON with an example (``{"content": "...", "location": K}``) instead of the
+release's ``INSERT_STEP_CONTENT`` placeholders, which the lenient parser reads either way;
+(3) substeps are labelled ``Substep K:`` without the release's bold markers.
 
 The wording lives in plain-text templates (``templates/turn1.txt``, ``turn2.txt``) that users
 can replace by pointing ``template_dir`` at their own copies. They use ``string.Template``

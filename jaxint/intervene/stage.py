@@ -173,7 +173,7 @@ def propose_shard(
         for j, text in enumerate(texts):
             gold = item.problem.answer if cfg.check_leaks else None
             proposal = parsing.parse(text, num_steps=len(item.steps), gold_answer=gold,
-                                     templates=templates)
+                                     templates=templates, leak_rule=cfg.leak_rule)
             rows.append({**base, "proposal_index": j, "raw": text, **proposal.to_dict()})
     return rows, batch.solutions
 

@@ -389,7 +389,8 @@ class RunFiles:
         fields = {f.name for f in dataclasses.fields(data_config.DatasetConfig)}
         base = {k: v for k, v in data.items() if k in fields and k != "path"}
         base.update(on_bad_row="skip", require_solution=False, limit=None)
-        candidates = [str(data["path"])] if data.get("path") else []
+        # data.path is one source or a list of them (as the YAML wrote it).
+        candidates = [data["path"]] if data.get("path") else []
         local = self.root / "data" / "train.jsonl"
         if local.is_file():
             candidates.append(str(local))
@@ -401,7 +402,7 @@ class RunFiles:
             except Exception as err:  # noqa: BLE001 - any loader failure just means "not here"
                 errors.append(f"{path}: {type(err).__name__}: {err}")
                 continue
-            return {p.id: p for p in problems}, path
+            return {p.id: p for p in problems}, path if isinstance(path, str) else ", ".join(path)
         if not candidates:
             return {}, "no dataset: config.yaml has no data.path and data/train.jsonl is absent"
         return {}, "dataset could not be loaded (" + "; ".join(errors) + ")"

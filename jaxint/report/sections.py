@@ -449,14 +449,15 @@ def _conditioning(run: RunFiles) -> str:
     c = run.conditioning
     if not c or not isinstance(c.get("conditions"), Mapping):
         return ""
-    labels = {"problem": "problem alone", "original_step": "prefix + original (wrong) step",
+    labels = {"problem": "problem alone", "prefix": "prefix alone (steps before the error)",
+              "original_step": "prefix + original (wrong) step",
               "intervention": "prefix + intervention"}
     rows = [[esc(labels.get(k, k)), num(v.get("problems_solved")), num(v.get("num_correct")),
              num(v.get("num_samples")), pct(v.get("mean_accuracy"), 2)]
             for k, v in c["conditions"].items() if isinstance(v, Mapping)]
     return ("<h3>Conditioning measurement</h3>"
             f'<p class="note">{num(c.get("num_interventions"))} interventions over '
-            f'{num(c.get("num_problems"))} problems; continuations from three starts.</p>'
+            f'{num(c.get("num_problems"))} problems; continuations from {len(rows)} starts.</p>'
             + table(["start", "problems solved", "correct", "samples", "accuracy"], rows))
 
 

@@ -1,7 +1,7 @@
 """`jaxint conditioning CONFIG`: the InT paper's conditioning measurement on a run's failed
-attempts and their interventions (continuations from the problem alone, from prefix +
-original step, from prefix + intervention), using the run's current policy and the
-filter's sampling settings (`filter.num_samples` continuations per condition)."""
+attempts and their interventions (continuations from the problem alone, from the prefix
+alone, from prefix + original step, from prefix + intervention), using the run's current
+policy and the filter's sampling settings (`filter.num_samples` continuations per condition)."""
 
 from __future__ import annotations
 

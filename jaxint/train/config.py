@@ -5,6 +5,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
+# The values of `jaxint.train.grpo` (not imported: this module stays free of JAX).
+AGGREGATIONS = ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm", "sum")
+LOSSES = ("ppo_clip", "reinforce")
+SFT_BATCHING = ("examples", "pack", "pack_rows")
+
 
 def _positive(section: str, obj: object, *names: str) -> None:
     for name in names:
@@ -58,10 +63,14 @@ class SFTConfig:
     (4 epochs, lr 1e-6, cosine to 0.1x, warmup 10%, batch 64, max length 16K)."""
 
     epochs: int = 4
-    batch_size: int = 64  # examples (pad) or packed rows (pack) per optimizer step
+    # examples per optimizer step (batching examples | pack), packed rows (pack_rows)
+    batch_size: int = 64
     micro_batch_size: Optional[int] = None  # gradient accumulation when smaller
     seq_len: int = 16384
-    batching: str = "pack"  # pack | pad
+    # examples: one example per row (LLaMA-Factory's 64 examples per step, as the authors
+    # ran it); pack: batch_size whole examples per step, packed into rows of seq_len;
+    # pack_rows: batch_size rows each packed full (fewer, larger steps; `train.sft_batching`)
+    batching: str = "pack_rows"
     max_steps: Optional[int] = None
     eval_fraction: float = 0.05
     eval_every: int = 50
@@ -78,8 +87,10 @@ class SFTConfig:
 
     def __post_init__(self) -> None:
         _positive("sft", self, "epochs", "batch_size", "seq_len", "eval_every", "log_every")
-        if self.batching not in ("pack", "pad"):
-            raise ValueError(f"sft.batching must be pack|pad, got {self.batching!r}")
+        if self.batching not in SFT_BATCHING:
+            hint = " (pad is now called examples)" if self.batching == "pad" else ""
+            raise ValueError(f"sft.batching must be {'|'.join(SFT_BATCHING)}, "
+                             f"got {self.batching!r}{hint}")
         mb = self.micro_batch_size
         if mb is not None and (mb <= 0 or self.batch_size % mb):
             raise ValueError(
@@ -116,8 +127,12 @@ class GRPOConfig:
     top_p: float = 1.0
     max_batch_slots: int = 256
     chunk_steps: int = 64
+    # ppo_clip (PPO-clip GRPO, the paper's text) | reinforce (the released PipelineRL
+    # objective: detached ratio capped at 1 + eps_high; see `grpo.policy_loss`)
+    loss: str = "ppo_clip"
     eps_low: float = 0.2
     eps_high: float = 0.2
+    # token_mean | seq_mean_token_mean | seq_mean_token_sum_norm | sum (see `grpo.policy_loss`)
     aggregation: str = "token_mean"
     std_normalize: bool = False
     batch_normalize: bool = False
@@ -149,8 +164,11 @@ class GRPOConfig:
         ):
             raise ValueError(f"rl.micro_batch_size ({self.micro_batch_size}) must divide the "
                              f"mini-batch of {seqs} sequences")
-        if self.aggregation not in ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"):
-            raise ValueError(f"rl.aggregation: unknown {self.aggregation!r}")
+        if self.aggregation not in AGGREGATIONS:
+            raise ValueError(f"rl.aggregation must be one of {'|'.join(AGGREGATIONS)}, "
+                             f"got {self.aggregation!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"rl.loss must be one of {'|'.join(LOSSES)}, got {self.loss!r}")
         if self.kl_estimator not in ("k1", "k3"):
             raise ValueError(f"rl.kl_estimator must be k1|k3, got {self.kl_estimator!r}")
         if self.kl_coef < 0 or self.entropy_coef < 0 or self.eps_low < 0 or self.eps_high < 0:

@@ -48,7 +48,7 @@ def make_update_fn(
     def update(state: state_lib.TrainState, batch: Batch) -> tuple[state_lib.TrainState, dict]:
         mask_all = batch["loss_mask"][..., 1:]
         token_norm = jnp.sum(mask_all)
-        if cfg.aggregation == "seq_mean_token_sum_norm":
+        if cfg.aggregation in ("seq_mean_token_sum_norm", "sum"):
             seq_norm = mask_all.shape[0] * mask_all.shape[1]  # constant: every row counts
         else:
             seq_norm = jnp.sum(jnp.any(mask_all > 0, axis=-1))
@@ -65,7 +65,7 @@ def make_update_fn(
                     ref_logp=mb.get("ref_logp"), kl_coef=cfg.kl_coef,
                     kl_estimator=cfg.kl_estimator, entropy=ent, entropy_coef=cfg.entropy_coef,
                     max_tokens=max_tokens,
-                    token_normalizer=token_norm, seq_normalizer=seq_norm,
+                    token_normalizer=token_norm, seq_normalizer=seq_norm, loss=cfg.loss,
                 )
 
             (loss, m), g = jax.value_and_grad(loss_fn, has_aux=True)(state.params)

@@ -193,9 +193,7 @@ class GRPOTrainer:
         m = {
             "step": self.step, "reward_mean": float(ro.rewards.mean()),
             "pass_rate": float((ro.rewards.max(axis=1) > 0).mean()),
-            "zero_adv_frac": float(zero.mean()),
-            "all_wrong_frac": float((ro.rewards.max(axis=1) <= 0).mean()),
-            "all_correct_frac": float((ro.rewards.min(axis=1) > 0).mean()),
+            **{k: float(v) for k, v in grpo.zero_advantage_split(jnp.asarray(ro.rewards)).items()},
             "response_len_mean": float(np.mean(lengths)),
             "truncated_frac": float(np.mean(
                 [s.finish_reason == "length" for g in ro.samples for s in g])),
@@ -270,6 +268,8 @@ def summarize(history: Sequence[dict[str, Any]], *, steps: int | None = None) ->
         return {"steps": steps or 0}
     mean = lambda k: float(np.mean([h[k] for h in rows if k in h]))  # noqa: E731
     steps = len(rows) if steps is None else steps
+    split = {k: mean(k) for k in ("all_wrong_frac", "all_correct_frac")
+             if any(k in h for h in rows)}  # older metrics files lack the split
     return {"steps": steps, "reward_mean": mean("reward_mean"),
-            "zero_adv_frac": mean("zero_adv_frac"), "pass_rate": mean("pass_rate"),
+            "zero_adv_frac": mean("zero_adv_frac"), **split, "pass_rate": mean("pass_rate"),
             "final_reward_mean": float(rows[-1]["reward_mean"])}

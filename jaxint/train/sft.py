@@ -21,7 +21,7 @@ from jaxint.models import decoder, hf_io
 from jaxint.parallel import host
 from jaxint.train import checkpoint as ckpt_lib
 from jaxint.train import config as config_lib
-from jaxint.train import loop_utils, optim, preemption, sft_step
+from jaxint.train import loop_utils, optim, preemption, sft_batching, sft_step
 from jaxint.train import state as state_lib
 
 log = logging.getLogger(__name__)
@@ -45,10 +45,25 @@ def _local_batch(cfg: config_lib.SFTConfig) -> int:
 
 
 def steps_per_epoch(examples: Sequence[Any], cfg: config_lib.SFTConfig) -> int:
-    """Batches in one pass (packing decides it, so count it on the host)."""
+    """Optimizer steps in one pass: ceil(N / batch_size) when batch_size counts examples;
+    with `pack_rows` packing decides it, so it is counted on the host."""
+    if cfg.batching != "pack_rows":
+        return sft_batching.steps_per_epoch(len(examples), cfg.batch_size)
     ds = pipelines.sft_batches(examples, batch_size=_local_batch(cfg), seq_len=cfg.seq_len,
-                               mode=cfg.batching, seed=cfg.seed, num_epochs=1)
+                               mode="pack", seed=cfg.seed, num_epochs=1)
     return max(1, sum(1 for _ in ds))
+
+
+def train_batches(examples: Sequence[Any], cfg: config_lib.SFTConfig) -> Any:
+    """The endless, resumable (get_state / set_state) iterator of this process's batches."""
+    if cfg.batching == "pack_rows":
+        return iter(pipelines.sft_batches(examples, batch_size=_local_batch(cfg),
+                                          seq_len=cfg.seq_len, mode="pack", seed=cfg.seed,
+                                          num_epochs=None))
+    return sft_batching.ExampleBatches(
+        pipelines.prepare(examples, cfg.seq_len), batch_size=cfg.batch_size,
+        seq_len=cfg.seq_len, mode=cfg.batching, seed=cfg.seed, accumulation=cfg.accumulation,
+        process_index=jax.process_index(), process_count=jax.process_count())
 
 
 class SFTTrainer:
@@ -72,10 +87,7 @@ class SFTTrainer:
         self.model_config = model.config
         with loop_utils.mesh_context(mesh):
             self.state = state_lib.create(params, self.tx, mesh)
-        self.data = iter(pipelines.sft_batches(
-            self.train_examples, batch_size=_local_batch(cfg), seq_len=cfg.seq_len,
-            mode=cfg.batching, seed=cfg.seed, num_epochs=None,
-        ))
+        self.data = train_batches(self.train_examples, cfg)
         self.checkpoints = ckpt_lib.Checkpointer(self.out_dir / "checkpoints", cfg.checkpoint)
         self.step = 0
         self._train_step = loop_utils.jit_train_step(
@@ -119,7 +131,8 @@ class SFTTrainer:
         if not self.eval_examples:
             return None
         ds = pipelines.sft_batches(self.eval_examples, batch_size=_local_batch(self.cfg),
-                                   seq_len=self.cfg.seq_len, mode=self.cfg.batching,
+                                   seq_len=self.cfg.seq_len,
+                                   mode="pad" if self.cfg.batching == "examples" else "pack",
                                    seed=self.cfg.seed, shuffle=False, num_epochs=1)
         nll = tokens = 0.0
         with loop_utils.mesh_context(self.mesh):

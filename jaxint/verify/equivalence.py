@@ -91,6 +91,10 @@ def load() -> Any:
 
 
 def _compare(mv: Any, answer: str, gold: str) -> str:
+    # A condition on one variable (x < -5) is read as the interval it describes, on both
+    # sides, so that it matches an interval written either way.
+    answer = normalize.inequality_interval(answer) or answer
+    gold = normalize.inequality_interval(gold) or gold
     gold_parsed = _parse_gold(mv, gold)
     answer_parsed = mv.parse(_wrap(answer), parsing_timeout=None)
     if not gold_parsed or not answer_parsed:

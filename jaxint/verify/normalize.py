@@ -28,6 +28,14 @@ _DECIMAL = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+)")
 _GROUPED = re.compile(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _TEXT = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mbox)\{([^{}]*)\}")
 _WORD = re.compile(r"\(([A-Za-z]+)\)|([A-Za-z]+)")
+# One comparison operator (longest spellings first, so "\\leq" is not read as "\\le" + "q").
+_COMPARISON = re.compile(
+    r"(\\leqslant|\\geqslant|\\leq|\\geq|\\le|\\ge|\\lt|\\gt|<=|>=|≤|≥|<|>)(?![A-Za-z])")
+_VARIABLE = re.compile(r"[A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?")
+_LESS = {"<": False, "\\lt": False, "<=": True, "\\le": True, "\\leq": True, "\\leqslant": True,
+         "≤": True}
+_MORE = {">": False, "\\gt": False, ">=": True, "\\ge": True, "\\geq": True, "\\geqslant": True,
+         "≥": True}
 _DISJUNCTION = re.compile(r"\\(?:lor|vee)(?![A-Za-z])|(?<![A-Za-z])[Oo][Rr](?![A-Za-z])")
 
 
@@ -97,3 +105,39 @@ def bare_word(canonical_answer: str) -> str | None:
     """The lower-cased word of an unwrapped one-word answer (``Evelyn``, ``(C)``), else None."""
     word = _WORD.fullmatch(canonical_answer)
     return (word.group(1) or word.group(2)).lower() if word else None
+
+
+def inequality_interval(answer: str) -> str | None:
+    """An inequality in one variable as the interval it describes, else None.
+
+    ``x < -5`` and ``-5 > x`` give ``(-\\infty,-5)``; ``-1 \\le x < 2`` gives ``[-1,2)``.
+    math-verify compares an interval with a relation as unequal, so without this an answer
+    written as a condition on x never matches an interval gold answer (or the reverse).
+    """
+    parts = _COMPARISON.split(strip_math(answer))
+    if len(parts) == 3:
+        return _one_sided(parts[0].strip(), parts[1], parts[2].strip())
+    if len(parts) == 5 and _VARIABLE.fullmatch(parts[2].strip()):
+        low, op1, _, op2, high = (p.strip() for p in parts)
+        if op1 in _LESS and op2 in _LESS and low and high:
+            return _interval(low, _LESS[op1], high, _LESS[op2])
+        if op1 in _MORE and op2 in _MORE and low and high:
+            return _interval(high, _MORE[op2], low, _MORE[op1])
+    return None
+
+
+def _one_sided(left: str, op: str, right: str) -> str | None:
+    if _VARIABLE.fullmatch(left) and right and not _VARIABLE.fullmatch(right):
+        bound, less = right, op in _LESS  # x < b
+    elif _VARIABLE.fullmatch(right) and left and not _VARIABLE.fullmatch(left):
+        bound, less = left, op in _MORE  # b > x, i.e. x < b
+    else:
+        return None
+    closed = _LESS.get(op) or _MORE.get(op) or False
+    if less:
+        return _interval("-\\infty", False, bound, closed)
+    return _interval(bound, closed, "\\infty", False)
+
+
+def _interval(low: str, low_closed: bool, high: str, high_closed: bool) -> str:
+    return f"{'[' if low_closed else '('}{low},{high}{']' if high_closed else ')'}"

@@ -6,7 +6,8 @@ import pytest
 
 from jaxint.data import bundled, config, loaders
 
-# Record counts as documented for the sources (MATH-500, IMO-AnswerBench, AIME, AMC, GSM8K).
+# Record counts as documented for the sources (MATH-500, IMO-AnswerBench, AIME, AMC, GSM8K,
+# and shared/data/README.md for HMMT, Apex, AMO-Bench, AIME 1983-2023 and OlympiadBench).
 EXPECTED = {
     "math500": 500,
     "imo-answerbench": 400,
@@ -18,13 +19,19 @@ EXPECTED = {
     "gsm8k": 1319,
     "math-train": 7496,
     "gsm8k-train": 7473,
+    "hmmt-nov25": 30,
+    "apex": 47,
+    "amo": 39,
+    "aime-1983-2023": 975,
+    "olympiadbench": 675,
 }
 PACKAGE_DIR = pathlib.Path(loaders.__file__).parent
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_bundled_sets_load_with_expected_counts(name):
-    problems = loaders.load_problems(config.DatasetConfig(path=name))
+    # The files' own counts: decontamination (on by default) would drop pool rows.
+    problems = loaders.load_problems(config.DatasetConfig(path=name, decontaminate=False))
     assert len(problems) == EXPECTED[name]
     assert len({p.id for p in problems}) == EXPECTED[name]
     assert all(p.problem.strip() and p.answer.strip() for p in problems)
@@ -54,7 +61,7 @@ def test_paths_are_inside_the_package_and_notice_covers_every_file():
     notice = (PACKAGE_DIR / "bundled" / "NOTICE").read_text()
     for name in EXPECTED:
         file = bundled.path(name)
-        assert file.parent == PACKAGE_DIR / "bundled"
+        assert file.parent in (PACKAGE_DIR / "bundled", PACKAGE_DIR / "bundled" / "cc_by_nc_sa")
         assert file.name in notice
     with pytest.raises(KeyError, match="math500"):
         bundled.path("no-such-set")

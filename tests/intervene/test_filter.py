@@ -135,10 +135,18 @@ def test_conditioning_measurement(tiny_model, char_tokenizer, model_problems):
     solved = sum(r["solved"] for r in records)
     assert result["conditions"]["problem"]["num_correct"] == 0
     assert result["conditions"]["original_step"]["num_correct"] == 0  # the planted error
+    assert result["conditions"]["prefix"]["num_samples"] == N * len(records)
     assert result["conditions"]["intervention"] == {
         "problems_solved": solved, "num_correct": N * solved, "num_samples": N * len(records),
         "mean_accuracy": solved / len(records),
     }
+
+
+def test_prefix_condition_at_location_one_is_the_problem_alone():
+    p = records_lib.Problem("p", "Q?", "7", "ref", "t")
+    record = {"problem_id": "p", "sample_index": 0, "steps": ["a", "b"], "location": 1,
+              "content": "fix"}
+    assert conditioning.requests_for(p, record)["prefix"].partial is None
 
 
 def test_conditioning_requests_and_summary():
@@ -147,6 +155,7 @@ def test_conditioning_requests_and_summary():
               "content": "fix\nit"}
     reqs = conditioning.requests_for(p, record)
     assert reqs["problem"].partial is None
+    assert reqs["prefix"].partial == "a"  # steps before the error, no step 2
     assert reqs["original_step"].partial == "a\n\nb"
     assert reqs["intervention"].partial == "a\n\nfix\n\nit"
     out = conditioning.summarise(

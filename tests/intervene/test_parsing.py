@@ -195,13 +195,15 @@ ECHOES = [
     "The revised intervention step.",
     "[The Revised Intervention Step]",
     "Substep 2: the revised intervention step",
-    "Write a single step that should replace the erroneous substep.",
-    "It must steer the student toward the correct path, for example by naming the right idea, "
-    "fact or method, but it must NOT state the final answer or finish the solution.",
+    "Write the content of the intervention step from the student's perspective.",
+    "You should frame the intervention step in a way that does not give away the exact "
+    "answer, so that the student can still learn from the error.",
     # fixed text around a substituted value (num_steps = 5) is still an echo
-    "Here K is the number of the substep the intervention replaces (an integer from 1 to 5).",
+    "Here K is the number of the substep before which the intervention step is inserted "
+    "(an integer from 1 to 5).",
     "Verification log",
-    "Study the reference closely, then write your own complete solution to the problem.",
+    "Your task is to solve the problem step-by-step guided by the high-level reference "
+    "solution.",
 ]
 CORRECTIONS = [
     "By Vieta, the sum is -b/a, so with b = -7 it is positive.",

@@ -21,8 +21,10 @@ ATTEMPT = [f"Step text number {i}: " + "word " * 18 for i in range(1, 41)]
 def turn2_frame(num_steps):
     """The turn-2 text around the attempt, read from the template file independently."""
     before, after = (TEMPLATES / "turn2.txt").read_text().split("$attempt")
-    return (before.replace("$num_steps", str(num_steps)),
-            after.replace("$num_steps", str(num_steps)))
+    def fill(text):
+        return text.replace("$num_steps", str(num_steps)).replace("$answer", PROBLEM.answer)
+
+    return fill(before), fill(after)
 
 
 def build(tokenizer, budget, attempt=ATTEMPT):
@@ -30,12 +32,27 @@ def build(tokenizer, budget, attempt=ATTEMPT):
                                max_prompt_tokens=budget)
 
 
-def test_turn1_holds_problem_reference_and_answer_verbatim():
-    [message] = prompts.turn1_messages(prompts.load_templates(), PROBLEM)
+def test_turn1_holds_problem_and_reference_verbatim_but_not_the_answer():
+    """As in the release: the gold answer first appears in turn 2's self-check."""
+    problem = records.Problem(id="p", problem="Costs $5 {each}.", answer="ANSWER-TOKEN",
+                              solution="Reference text.", source="test")
+    [message] = prompts.turn1_messages(prompts.load_templates(), problem)
     assert message["role"] == "user"
-    assert PROBLEM.problem in message["content"]  # $ and braces survive
-    assert PROBLEM.solution in message["content"]
-    assert "answer of the reference: 7" in message["content"]
+    assert message["content"].endswith(
+        "# Problem #\nCosts $5 {each}.\n\n# High-Level Oracle Solution #\nReference text.\n")
+    assert "ANSWER-TOKEN" not in message["content"]
+
+
+def test_turn2_self_check_names_the_answer_and_the_attempt_comes_last(char_tokenizer):
+    problem = records.Problem(id="p", problem="P?", answer="\\frac{3}{4}",
+                              solution="R.", source="test")
+    got = prompts.build_turn2(prompts.load_templates(), char_tokenizer, problem, "S.",
+                              ["a", "b"], max_prompt_tokens=100_000)
+    user = got.messages[2]["content"]
+    assert 'oracle solution (i.e., "\\frac{3}{4}") anywhere?' in user
+    assert "showing a sketch of the next steps" in user
+    assert "detailed guidance on exactly what to try next" in user
+    assert user.endswith("# Incorrect Student Attempt #\nSubstep 1: a\n\nSubstep 2: b\n")
 
 
 def test_no_cut_under_budget(char_tokenizer):

@@ -123,7 +123,7 @@ def test_dr_grpo_constant_normalizer():
 
 def test_unknown_options_raise():
     with pytest.raises(ValueError, match="aggregation"):
-        _loss(LOGP, OLD, ADV, MASK, aggregation="sum")
+        _loss(LOGP, OLD, ADV, MASK, aggregation="mean")
     with pytest.raises(ValueError, match="kl_estimator"):
         _loss(LOGP, OLD, ADV, MASK, ref_logp=jnp.zeros((2, 3)), kl_coef=0.1, kl_estimator="k2")
 

@@ -80,7 +80,7 @@ def test_bfloat16_first_moment():
      "rl.mini_batch_prompts"),
     (lambda: config.GRPOConfig(mini_batch_prompts=2, samples_per_prompt=4,
                                prompts_per_step=4, micro_batch_size=3), "rl.micro_batch_size"),
-    (lambda: config.GRPOConfig(aggregation="sum"), "rl.aggregation"),
+    (lambda: config.GRPOConfig(aggregation="mean"), "rl.aggregation"),
     (lambda: config.GRPOConfig(kl_estimator="k2"), "rl.kl_estimator"),
     (lambda: config.GRPOConfig(temperature=0.0), "rl.temperature"),
 ])

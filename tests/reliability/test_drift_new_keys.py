@@ -1,0 +1,85 @@
+"""Config drift across jaxint versions: a setting added since a stage ran, left at its default,
+is no drift; set to anything else it is. And the optional `select` stage's section is part of
+select's fingerprint only, so run directories made before it existed keep theirs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from jaxint import config, drift, rundir
+
+
+def _recorded_without(tmp_path, key: str):
+    cfg = config.load(None, [f"out_dir={tmp_path}", "name=old"])
+    run_dir = rundir.RunDir(cfg.run_dir)
+    values = {k: v for k, v in drift.record(cfg, "rl")["config"].items() if k != key}
+    run_dir.mark("rl", "done", fingerprint=drift.fingerprint(values), config=values)
+    return run_dir
+
+
+def test_a_new_key_at_its_default_is_no_drift(tmp_path):
+    run_dir = _recorded_without(tmp_path, "rl.loss")
+    drift.check(run_dir, config.load(None, [f"out_dir={tmp_path}", "name=old"]), ["rl"])
+
+
+def test_a_new_key_off_its_default_is_drift(tmp_path):
+    run_dir = _recorded_without(tmp_path, "rl.loss")
+    cfg = config.load(None, [f"out_dir={tmp_path}", "name=old", "rl.loss=reinforce"])
+    with pytest.raises(drift.ConfigDriftError, match=r"rl.loss: \(absent\) -> 'reinforce'"):
+        drift.check(run_dir, cfg, ["rl"])
+
+
+def test_select_section_is_only_in_selects_fingerprint():
+    cfg = config.load(None, ["select.samples=8"])
+    for stage in ("generate", "verify", "sft", "rl", "eval"):
+        assert not any(k.startswith("select.") for k in drift.stage_values(cfg, stage)), stage
+    assert drift.stage_values(cfg, "select")["select.samples"] == 8
+    assert {"model", "data", "verify", "select"} <= set(drift.sections("select"))
+
+
+def _old_entry(tmp_path, **recorded):
+    """A stage entry as jaxint wrote it before manifest schema 2: no `schema`, no
+    `data.decontaminate`, `sft.batching` under its old name."""
+    cfg = config.load(None, [f"out_dir={tmp_path}", "name=old"])
+    run_dir = rundir.RunDir(cfg.run_dir)
+    for stage in ("generate", "sft"):
+        values = {k: v for k, v in drift.record(cfg, stage)["config"].items()
+                  if k != "data.decontaminate"}
+        values.update({k: v for k, v in recorded.items() if k in values})
+        run_dir.mark(stage, "done", fingerprint=drift.fingerprint(values), config=values)
+    return run_dir
+
+
+def test_an_old_run_resumes_without_decontamination_as_it_ran(tmp_path):
+    """data.decontaminate defaults to true now; a run made before it existed trained on its
+    whole pool, so resuming it keeps the whole pool (and that is no drift)."""
+    run_dir = _old_entry(tmp_path, **{"sft.batching": "pack"})
+    cfg = config.load(None, [f"out_dir={tmp_path}", "name=old"])
+    assert cfg.data.decontaminate is True
+    resumed = drift.legacy_settings(run_dir, cfg)
+    assert resumed.data.decontaminate is False
+    drift.check(run_dir, resumed, ["generate", "sft"])
+    with pytest.raises(drift.ConfigDriftError, match=r"data.decontaminate: \(absent\) -> True"):
+        drift.check(run_dir, cfg, ["generate"])
+
+
+def test_a_new_run_keeps_todays_defaults_and_records_the_schema(tmp_path):
+    cfg = config.load(None, [f"out_dir={tmp_path}", "name=new"])
+    run_dir = rundir.RunDir(cfg.run_dir)
+    run_dir.mark("generate", "done", **drift.record(cfg, "generate"))
+    assert run_dir.manifest()["stages"]["generate"]["schema"] == drift.SCHEMA
+    assert drift.legacy_settings(run_dir, cfg).data.decontaminate is True
+
+
+def test_old_sft_batching_names_read_as_todays(tmp_path):
+    """`sft.batching: pack` recorded before schema 2 meant row packing (today's `pack_rows`):
+    no drift at today's default, drift against today's `pack` (batch = examples)."""
+    run_dir = _old_entry(tmp_path, **{"sft.batching": "pack"})
+    cfg = drift.legacy_settings(run_dir, config.load(None, [f"out_dir={tmp_path}", "name=old"]))
+    assert cfg.sft.batching == "pack_rows"
+    drift.check(run_dir, cfg, ["sft"])
+    with pytest.raises(drift.ConfigDriftError, match=r"sft.batching: 'pack_rows' -> 'pack'"):
+        drift.check(run_dir, dataclasses.replace(cfg, sft=dataclasses.replace(
+            cfg.sft, batching="pack")), ["sft"])

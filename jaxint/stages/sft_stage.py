@@ -42,6 +42,23 @@ def examples(
     return out
 
 
+def unique_targets(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The first row of each distinct (problem, SFT target), in order (`sft.unique_targets`).
+
+    The key is the target as SFT renders it (prefix + intervention), so two proposals that
+    differ only where SFT does not look (the original suffix, the proposal index) count once.
+    """
+    seen: set[tuple[str, str, str]] = set()
+    out = []
+    for row in rows:
+        key = (row["problem_id"],
+               *targets.target_parts(row["steps"], row["location"], row["content"]))
+        if key not in seen:
+            seen.add(key)
+            out.append(row)
+    return out
+
+
 def correct_rollouts(run_dir: rundir.RunDir) -> list[dict[str, Any]]:
     """The verified correct rollouts of the pool, one per (problem, sample): a solution the
     policy wrote several times is replayed as often, as the policy would sample it."""
@@ -66,6 +83,8 @@ def training_examples(
     """What SFT trains on: the interventions, plus the replayed correct rollouts when
     `sft.replay_correct`; and how many of each."""
     rows = intervention_records(run_dir)
+    if cfg.unique_targets:
+        rows = unique_targets(rows)
     if not rows:
         raise ValueError("sft: there are no interventions to train on (see intervene/stats.json)")
     out = examples(tokenizer, problems, rows)

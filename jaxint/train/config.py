@@ -82,6 +82,10 @@ class SFTConfig:
     # of corrections of one kind shifts its whole output distribution toward them, and its
     # own correct solutions anchor everything the corrections do not touch.
     replay_correct: bool = False
+    # Train each distinct (problem, target) once. Failed rollouts of a problem often fail the
+    # same way, and the intervener then proposes the same fix for each: without this, a problem
+    # with four identical failures weighs four times as much as one with a single failure.
+    unique_targets: bool = False
     optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
     checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
 

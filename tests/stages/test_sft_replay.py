@@ -45,3 +45,24 @@ def test_replay_adds_every_correct_rollout_with_end_of_turn(tmp_path):
     # only response tokens are trained
     prompt_len = int(np.argmax(replay.loss_mask > 0))
     assert "Start with 2" in tok.decode(replay.tokens[:prompt_len])
+
+
+def test_unique_targets_trains_each_problem_target_once(tmp_path):
+    """Three failed samples of one problem with the same fix, and one with another fix: with
+    `sft.unique_targets` the repeated fix trains once (two examples), without it three times."""
+    rd = _run(tmp_path)
+    same = {"problem_id": "a", "steps": ["2 + 3 = 6", "\\boxed{6}"], "location": 1,
+            "content": "2 + 3 = 5"}
+    other = {**same, "steps": ["2 + 3 = 5", "5 = 7", "\\boxed{7}"], "location": 2,
+             "content": "so the result is 5"}
+    rows = [{**same, "sample_index": i} for i in (1, 2, 3)] + [{**other, "sample_index": 4}]
+    rundir.write_jsonl(rd.stage("intervene") / "interventions.jsonl", rows)
+    tok = tokenizers.build_char_tokenizer(tmp_path / "tok")
+    cfg = train_config.SFTConfig(seq_len=256)
+    _, counts = sft_stage.training_examples(rd, cfg, tok, {"a": P})
+    assert counts["examples"] == 4
+    uniq, counts = sft_stage.training_examples(
+        rd, dataclasses.replace(cfg, unique_targets=True), tok, {"a": P})
+    assert counts["examples"] == 2 and len(uniq) == 2
+    assert uniq[0].text.count("2 + 3 = 5") == 1 and "2 + 3 = 6" not in uniq[0].text
+    assert "2 + 3 = 5\n\nso the result is 5" in uniq[1].text  # prefix (step 1) + the fix

@@ -26,6 +26,18 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--prompt-len", type=int, default=128, help="with --model-dir")
     s.add_argument("--new-tokens", type=int, default=128, help="with --model-dir")
     s.add_argument("--modes", default="greedy,sample", help="with --model-dir: greedy,sample")
+    s.add_argument("--workload", choices=("peers", "groups"), default="peers",
+                   help="peers: the fixed jaxint-vs-transformers workload (default); groups: "
+                   "shared-prefix forking on and off on GRPO groups and long prefixes")
+    g = s.add_argument_group("--workload groups (sizes; smaller runs for a quick look)")
+    g.add_argument("--grpo-prompts", type=int, default=64)
+    g.add_argument("--grpo-len", type=int, default=512, help="prompt tokens")
+    g.add_argument("--grpo-n", type=int, default=8, help="samples per prompt")
+    g.add_argument("--prefixes", type=int, default=8)
+    g.add_argument("--prefix-len", type=int, default=1536)
+    g.add_argument("--continuations", type=int, default=32, help="samples per prefix")
+    g.add_argument("--group-new-tokens", type=int, default=128)
+    g.add_argument("--slots", type=int, default=64)
     s.add_argument("--json")
     t = sub.add_parser("train", help="SFT/GRPO step tokens/s (and MFU on accelerators)")
     t.add_argument("--step", choices=("sft", "grpo"), default="sft")
@@ -42,7 +54,18 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
-    if args.what == "sampler":
+    if args.what == "sampler" and args.workload == "groups":
+        from jaxint.bench import groups
+
+        result = groups.run(
+            groups=groups.default_groups(
+                grpo_prompts=args.grpo_prompts, grpo_len=args.grpo_len, grpo_n=args.grpo_n,
+                prefixes=args.prefixes, prefix_len=args.prefix_len,
+                continuations=args.continuations),
+            new_tokens=args.group_new_tokens, slots=args.slots, repeats=args.repeats,
+            chunk=args.chunk)
+        print(groups.format_table(result))
+    elif args.what == "sampler":
         from jaxint.bench import sampler
 
         if args.model_dir:

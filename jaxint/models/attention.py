@@ -11,6 +11,10 @@ Implementations (`ModelConfig.attention_impl`):
   chunked  queries in blocks of `attention_chunk` under `jax.checkpoint`: memory
            O(C * S), works on every backend, for long prefill and 16K-token training.
   auto     cudnn on GPU for half-precision inputs, chunked when T exceeds the chunk, else xla.
+
+`attend_cached` serves the KV-cached path, whose keys and values are kv-heads-major
+[B, K, S, H] (`jaxint.models.kv_cache`): a decode step (one query per row) runs two batched
+dots that read the cache in place; a prefill goes through `attend`.
 """
 
 from __future__ import annotations
@@ -77,6 +81,33 @@ def attend(
     return jax.nn.dot_product_attention(
         q_BTNH, k_BSKH, v_BSKH, mask=mask.block(k_BSKH.shape[1]), implementation=impl
     )
+
+
+def attend_cached(
+    q_BTNH: jax.Array, k_BKSH: jax.Array, v_BKSH: jax.Array, mask: MaskInfo, *,
+    impl: str = "auto", chunk: int = 1024,
+) -> jax.Array:
+    """Grouped-query attention over a kv-heads-major cache; returns [B, T, N, H]."""
+    if q_BTNH.shape[1] == 1:
+        return _decode(q_BTNH, k_BKSH, v_BKSH, mask)
+    k, v = jnp.swapaxes(k_BKSH, 1, 2), jnp.swapaxes(v_BKSH, 1, 2)
+    return attend(q_BTNH, k, v, mask, impl=impl, chunk=chunk)
+
+
+def _decode(q_B1NH: jax.Array, k_BKSH: jax.Array, v_BKSH: jax.Array, mask: MaskInfo) -> jax.Array:
+    """One query per row, as `jax.nn.dot_product_attention` computes it (float32 logits,
+    scale after the dot, softmax in float32, probabilities cast to the value dtype), with the
+    cache as the dots' major operand so that only the small q and probabilities are moved."""
+    B, _, N, H = q_B1NH.shape
+    K, S = k_BKSH.shape[1], k_BKSH.shape[2]
+    q = q_B1NH.reshape(B, K, N // K, H)
+    logits = jnp.einsum("BKSH,BKGH->BKSG", k_BKSH, q, preferred_element_type=jnp.float32)
+    logits = logits * jnp.float32(1.0 / H**0.5)
+    visible = mask.block(S)[:, 0, 0][:, None, :, None]  # [B, 1, S, 1]
+    logits = jnp.where(visible, logits, jnp.finfo(jnp.float32).min)
+    probs = jax.nn.softmax(logits, axis=2).astype(v_BKSH.dtype)
+    out = jnp.einsum("BKSG,BKSH->BKGH", probs, v_BKSH, preferred_element_type=jnp.float32)
+    return out.reshape(B, 1, N, H).astype(q_B1NH.dtype)
 
 
 def _chunked(

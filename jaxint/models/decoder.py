@@ -19,7 +19,7 @@ from flax import nnx
 
 from jaxint.models import attention as attention_lib
 from jaxint.models import config as config_lib
-from jaxint.models import layers
+from jaxint.models import kv_cache, layers
 from jaxint.parallel import rules
 
 LayerParams = dict[str, jax.Array]
@@ -102,9 +102,10 @@ class Decoder(nnx.Module):
 
     # ----------------------------------------------------------------- KV-cached
     def hidden_states_cached(
-        self, input_ids: jax.Array, positions: jax.Array, cache_k: jax.Array,
-        cache_v: jax.Array, write_index: jax.Array, *, kv_len: int | None = None,
-    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+        self, input_ids: jax.Array, positions: jax.Array, cache_k: kv_cache.Cache,
+        cache_v: kv_cache.Cache, write_index: jax.Array, *, kv_len: int | None = None,
+        layer_params: list[LayerParams] | None = None,
+    ) -> tuple[jax.Array, kv_cache.Cache, kv_cache.Cache]:
         """Runs new tokens against a KV cache; returns (hidden [B,T,D], cache_k, cache_v).
 
         The cache row b holds that row's tokens at indices 0.. (no left padding). The T new
@@ -115,21 +116,26 @@ class Decoder(nnx.Module):
         Args:
             input_ids: [B, T] int32.
             positions: [B, T] rotary positions (normally write_index[:, None] + arange(T)).
-            cache_k, cache_v: [L, B, S, K, H]; donate them for in-place updates.
+            cache_k, cache_v: stacked [L, B, K, S, H] or L arrays [B, K, S, H]
+                (`jaxint.models.kv_cache`; scanned layers need the stacked form); donate
+                them for in-place updates.
             write_index: [B] int32.
             kv_len: static bound on the visible cache prefix (>= write_index + T); attending
                 over a short prefix of a long cache is what keeps decode cost proportional to
                 the actual lengths.
+            layer_params: `layer_slices()` taken outside the caller's loop (unrolled layers only).
+                Slicing the stacked parameters inside a decode `while_loop` makes XLA:CPU
+                copy every layer's weights at every step (a slice is not a view there).
         """
         T = input_ids.shape[1]
         q_index = write_index[:, None].astype(jnp.int32) + jnp.arange(T, dtype=jnp.int32)
-        kv_len = kv_len or cache_k.shape[2]
+        kv_len = kv_len or kv_cache.length(cache_k)
         x = self._embed(input_ids)
 
-        def step(layer: LayerParams, x: jax.Array, index: jax.Array, kv: tuple) -> tuple:
+        def step(layer: LayerParams, x: jax.Array, index: jax.Array | None, kv: tuple) -> tuple:
             return self._layer_cached(layer, x, index, kv, positions, q_index, kv_len)
 
-        x, (cache_k, cache_v) = self._run_layers_cached(step, x, (cache_k, cache_v))
+        x, (cache_k, cache_v) = self._run_layers_cached(step, x, (cache_k, cache_v), layer_params)
         x = layers.rms_norm(x, self.final_norm[...], self.config.rms_norm_eps)
         return x, cache_k, cache_v
 
@@ -147,19 +153,19 @@ class Decoder(nnx.Module):
         )
 
     def _layer_cached(
-        self, layer: LayerParams, x: jax.Array, index: jax.Array, kv: tuple,
+        self, layer: LayerParams, x: jax.Array, index: jax.Array | None, kv: tuple,
         positions: jax.Array, q_index: jax.Array, kv_len: int,
     ) -> tuple[jax.Array, tuple]:
+        """One layer against its cache: `kv` is this layer's (k, v) when `index` is None,
+        else the stacked caches and this layer's index in them."""
         cfg = self.config
-        cache_k, cache_v = kv
         h = layers.rms_norm(x, layer["attn_norm"], cfg.rms_norm_eps)
         q, k, v = layers.qkv(layer, h, positions, cfg, layers.rope_inverse_frequencies(cfg))
-        rows = jnp.arange(x.shape[0])[:, None]
-        cache_k = cache_k.at[index, rows, q_index].set(k.astype(cache_k.dtype), mode="drop")
-        cache_v = cache_v.at[index, rows, q_index].set(v.astype(cache_v.dtype), mode="drop")
-        keys = jax.lax.dynamic_index_in_dim(cache_k, index, 0, keepdims=False)[:, :kv_len]
-        values = jax.lax.dynamic_index_in_dim(cache_v, index, 0, keepdims=False)[:, :kv_len]
-        o = attention_lib.attend(
+        cache_k = kv_cache.write(kv[0], index, k, q_index)
+        cache_v = kv_cache.write(kv[1], index, v, q_index)
+        keys = kv_cache.read(cache_k, index, kv_len)
+        values = kv_cache.read(cache_v, index, kv_len)
+        o = attention_lib.attend_cached(
             q, keys.astype(q.dtype), values.astype(q.dtype),
             attention_lib.MaskInfo(q_index=q_index),
             impl=cfg.attention_impl, chunk=cfg.attention_chunk,
@@ -167,6 +173,12 @@ class Decoder(nnx.Module):
         x = x + layers.attention_out(layer, o)
         x = x + layers.mlp(layer, x, cfg)
         return rules.shard(x, ("act_batch", "act_seq", "act_embed")), (cache_k, cache_v)
+
+    def layer_slices(self) -> list[LayerParams]:
+        """Each layer's parameters as separate arrays (for unrolled layers). See
+        `hidden_states_cached(layer_params=...)` for why callers hoist it out of loops."""
+        params = self._layer_params()
+        return [jax.tree.map(lambda a, i=i: a[i], params) for i in range(self.config.num_layers)]
 
     def _layer_params(self) -> LayerParams:
         return {
@@ -189,9 +201,16 @@ class Decoder(nnx.Module):
             x = step(jax.tree.map(lambda a, i=i: a[i], params), x)
         return x
 
-    def _run_layers_cached(self, step: Callable, x: jax.Array, kv: tuple) -> tuple:
-        params = self._layer_params()
+    def _run_layers_cached(
+        self, step: Callable, x: jax.Array, kv: tuple, layers: list[LayerParams] | None
+    ) -> tuple:
+        """Scanned over a stacked cache with `scan_layers`; otherwise unrolled, over either
+        form (a per-layer cache is always unrolled: it cannot be scanned)."""
+        if kv_cache.is_per_layer(kv[0]):
+            return self._unrolled_per_layer(step, x, kv, layers or self.layer_slices())
         if self.config.scan_layers:
+            params = self._layer_params()
+
             def body(carry, inputs):
                 layer, index = inputs
                 x, kv = carry
@@ -200,6 +219,17 @@ class Decoder(nnx.Module):
             indices = jnp.arange(self.config.num_layers)
             (x, kv), _ = jax.lax.scan(body, (x, kv), (params, indices))
             return x, kv
-        for i in range(self.config.num_layers):
-            x, kv = step(jax.tree.map(lambda a, i=i: a[i], params), x, jnp.int32(i), kv)
+        for i, layer in enumerate(layers or self.layer_slices()):
+            x, kv = step(layer, x, jnp.int32(i), kv)
         return x, kv
+
+    @staticmethod
+    def _unrolled_per_layer(
+        step: Callable, x: jax.Array, kv: tuple, layers: list[LayerParams]
+    ) -> tuple:
+        out_k, out_v = [], []
+        for i, layer in enumerate(layers):
+            x, (k, v) = step(layer, x, None, (kv[0][i], kv[1][i]))
+            out_k.append(k)
+            out_v.append(v)
+        return x, (tuple(out_k), tuple(out_v))

@@ -155,7 +155,12 @@ def mlp(layer: dict[str, jax.Array], x_BTD: jax.Array, cfg: config_lib.ModelConf
 
 
 def attention_out(layer: dict[str, jax.Array], o_BTNH: jax.Array) -> jax.Array:
-    return jnp.einsum("BTNH,NHD->BTD", o_BTNH, _p(layer, "o", o_BTNH.dtype))
+    """The output projection as one [B, T, N*H] x [N*H, D] matmul. Why flattened by hand:
+    given the two contracting dims, XLA:CPU picked an (H, N) order and transposed the whole
+    weight at every decode step."""
+    B, T, N, H = o_BTNH.shape
+    w = _p(layer, "o", o_BTNH.dtype)
+    return jnp.einsum("BTF,FD->BTD", o_BTNH.reshape(B, T, N * H), w.reshape(N * H, -1))
 
 
 def layer_forward(

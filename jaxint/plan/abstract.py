@@ -17,7 +17,7 @@ import optax
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxint.models import build
+from jaxint.models import build, kv_cache
 from jaxint.models import config as model_config
 from jaxint.parallel import rules
 from jaxint.sampling import state as decode_state
@@ -79,13 +79,17 @@ def decoder_state(
     tree = jax.eval_shape(
         lambda: decode_state.init(cfg, slots, cache_len, chunk_steps, jnp.dtype(dtype)))
 
-    def sharded(field: str, x: jax.ShapeDtypeStruct) -> jax.ShapeDtypeStruct:
-        names = (decode_state.CACHE_AXES if field in ("cache_k", "cache_v")
-                 else decode_state.SLOT_AXES + (None,) * (x.ndim - 1))
+    def sharded(names: tuple, x: jax.ShapeDtypeStruct) -> jax.ShapeDtypeStruct:
         spec = rules.spec_for(names, x.shape, mesh)
         return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=NamedSharding(mesh, spec))
 
-    return tree.replace(**{f: sharded(f, getattr(tree, f)) for f in (
+    def field(name: str):  # a cache is one stacked array or a tuple of per-layer arrays
+        value = getattr(tree, name)
+        if name in ("cache_k", "cache_v"):
+            return jax.tree.map(lambda x: sharded(kv_cache.axes(value), x), value)
+        return sharded(decode_state.SLOT_AXES + (None,) * (value.ndim - 1), value)
+
+    return tree.replace(**{f: field(f) for f in (
         "cache_k", "cache_v", "tokens", "lengths", "generated", "budget", "active", "stopped",
         "keys", "out_tokens", "out_logprobs", "out_count")})
 

@@ -27,6 +27,10 @@ class SamplingConfig:
         prefill_tokens: token budget of one prefill call (prompts per call = budget // len).
         cache_dtype: KV cache storage ("auto" = the model's compute dtype).
         refill: False gives classic static batching (the benchmark baseline).
+        fork: prefill each distinct prompt once per run and copy its KV cache into the
+            slots of all its samples, also when they start in later refills (the n samples
+            of a GRPO group, the continuations of one prefix). False prefills every sample
+            on its own (the benchmark baseline). Results are the same either way.
         max_prompt_tokens: longest prompt accepted (None: any); a longer one is refused,
             named, before any prefill.
         max_cache_tokens: longest KV cache one slot may hold (prompt bucket + its generation
@@ -47,6 +51,7 @@ class SamplingConfig:
     prefill_tokens: int = 8192
     cache_dtype: str = "auto"
     refill: bool = True
+    fork: bool = True
     max_prompt_tokens: int | None = None
     max_cache_tokens: int | None = None
 

@@ -25,6 +25,7 @@ from jaxint import progress as progress_lib
 from jaxint.models import config as model_config
 from jaxint.parallel import host
 from jaxint.sampling import config as config_lib
+from jaxint.sampling import queue as queue_lib
 from jaxint.sampling import results, steps
 from jaxint.sampling import state as state_lib
 from jaxint.sampling import stops as stops_lib
@@ -38,13 +39,11 @@ def next_pow2(x: int, minimum: int = 1) -> int:
 
 
 def row_bucket(x: int) -> int:
-    """Prompt rows per prefill call: powers of 4 (1, 4, 16, 64, ...). Padding a cheap prefill
-    by up to 4x halves the number of compiled prefill shapes (each costs seconds on a CPU,
-    a minute for a 4B model on TPU)."""
-    bucket = 1
-    while bucket < x:
-        bucket *= 4
-    return bucket
+    """Prompt rows per prefill call: powers of 2. Each compiled shape costs seconds on a CPU
+    (a minute for a 4B model on TPU), but with forking a fill prefills few rows (one per
+    prompt, not per sample), and padding 2 rows to 4 or 8 to 16 (powers of 4) would double
+    the prefill work of a GRPO group or a batch of long prefixes."""
+    return next_pow2(x)
 
 
 @dataclasses.dataclass
@@ -224,8 +223,9 @@ class _Run:
         self.num_slots = slots
         self.cache_len = cache_len
         self.state = state
-        self.queue = collections.deque(
-            (p, j) for p in range(len(prompts)) for j in range(engine.cfg.n))
+        self.queue = queue_lib.SampleQueue(prompts, budgets, engine.cfg.n, engine.cfg.fork)
+        self.width = engine.cfg.n if engine.cfg.fork else 1  # samples per prefill row
+        self.held: tuple[int, steps.Prefix] | None = None  # (class, its prefilled prompt)
         self.slots: list[_Slot | None] = [None] * slots
         self.out: list[list[results.Sample | None]] = [[None] * engine.cfg.n for _ in prompts]
         self.tokens_out = 0
@@ -233,6 +233,7 @@ class _Run:
         self.prefill_s = 0.0
         self.decode_s = 0.0
         self.chunks = 0
+        self.counts = collections.Counter()  # prefill rows/tokens, forked samples
 
     def loop(self, bar: progress_lib.Bar) -> list[list[results.Sample]]:
         refill = self.e.cfg.refill
@@ -249,52 +250,92 @@ class _Run:
     def _busy(self) -> bool:
         return any(s is not None for s in self.slots)
 
-    # -------------------------------------------------------------- prefill
+    # -------------------------------------------------------------- prefill / fork
     def _fill(self, free: list[int], bar: progress_lib.Bar) -> None:
-        """Assigns queued samples to free slots and prefills their prompts."""
-        by_prompt: dict[int, list[tuple[int, int]]] = collections.OrderedDict()
-        while free and self.queue:
-            p, j = self.queue.popleft()
-            by_prompt.setdefault(p, []).append((j, free.pop(0)))
-        groups: dict[int, list[int]] = collections.defaultdict(list)
-        for p in by_prompt:
-            groups[next_pow2(len(self.prompts[p]), MIN_PROMPT_BUCKET)].append(p)
-        for bucket, plist in sorted(groups.items()):
-            rows = max(1, self.e.cfg.prefill_tokens // bucket)
-            for k in range(0, len(plist), rows):
-                self._prefill_call(bucket, plist[k : k + rows], by_prompt, bar)
+        """Gives free slots to queued samples: first more samples of the held prompt
+        (forked), then new prompts (one prefill row per class), then the overflow of the
+        class now held (forked). Drops the held prompt once its class has all started."""
+        self._fork_held(free, bar)
+        rows = self.queue.take_rows(free, self.width)
+        groups: dict[int, list[list[queue_lib.Start]]] = collections.defaultdict(list)
+        for row in rows:
+            groups[next_pow2(len(self.prompts[row[0].prompt]), MIN_PROMPT_BUCKET)].append(row)
+        for bucket, rlist in sorted(groups.items()):
+            per_call = max(1, self.e.cfg.prefill_tokens // bucket)
+            for k in range(0, len(rlist), per_call):
+                self._prefill_call(bucket, rlist[k : k + per_call], bar)
+        self._fork_held(free, bar)
+        if self.held is not None and self.held[0] != self.queue.head_class():
+            self.held = None
+
+    def _fork_held(self, free: list[int], bar: progress_lib.Bar) -> None:
+        """Starts queued samples of the held prompt's class in free slots, no prefill."""
+        if self.held is None:
+            return
+        starts = self.queue.take_class(self.held[0], free)
+        if not starts:
+            return
+        p = starts[0].prompt
+        m = next_pow2(len(starts))
+        dest = np.full((1, m), self.num_slots, np.int32)
+        keys = np.zeros((1, m, 2), np.uint32)
+        for c, st in enumerate(starts):
+            dest[0, c], keys[0, c] = st.slot, self.keys[st.prompt, st.sample]
+        t = time.perf_counter()
+        self.state, first, logprob = steps.fork(
+            self.e.selection, self.state, self.held[1], np.asarray([len(self.prompts[p])],
+            np.int32), dest, keys, np.asarray([self.budgets[p]], np.int32))
+        self.counts["forked"] += len(starts)
+        self._started([starts], first, logprob, t, bar)
 
     def _prefill_call(
-        self, bucket: int, plist: list[int], assigned: dict, bar: progress_lib.Bar
+        self, bucket: int, rows: list[list[queue_lib.Start]], bar: progress_lib.Bar
     ) -> None:
-        n = self.e.cfg.n
-        b = row_bucket(len(plist))
+        """One prefill of len(rows) prompts; holds the row of the class left partly started."""
+        b = row_bucket(len(rows))
         tokens = np.zeros((b, bucket), np.int32)
         lens = np.ones((b,), np.int32)
-        dest = np.full((b, n), self.num_slots, np.int32)
-        keys = np.zeros((b, n, 2), np.uint32)
+        dest = np.full((b, self.width), self.num_slots, np.int32)
+        keys = np.zeros((b, self.width, 2), np.uint32)
         budgets = np.ones((b,), np.int32)
-        for r, p in enumerate(plist):
-            prompt = self.prompts[p]
+        pending = self.queue.head_class()
+        hold = None
+        for r, row in enumerate(rows):
+            prompt = self.prompts[row[0].prompt]
             tokens[r, : len(prompt)] = prompt
             lens[r] = len(prompt)
-            budgets[r] = self.budgets[p]
-            for j, slot in assigned[p]:
-                dest[r, j] = slot
-                keys[r, j] = self.keys[p, j]
-                self.slots[slot] = _Slot(p, j, len(prompt), int(self.budgets[p]))
+            budgets[r] = self.budgets[row[0].prompt]
+            for c, st in enumerate(row):
+                dest[r, c], keys[r, c] = st.slot, self.keys[st.prompt, st.sample]
+            if self.queue.class_of(row[0].prompt, row[0].sample) == pending:
+                hold = r
         t = time.perf_counter()
-        self.state, first, logprob = steps.prefill(
+        self.state, first, logprob, prefix = steps.prefill(
             self.e.graphdef, self.e.selection, self.params, self.state,
-            tokens, lens, dest, keys, budgets,
+            tokens, lens, dest, keys, budgets, np.int32(hold or 0),
         )
+        if hold is not None:
+            self.held = (pending, prefix)
+        self.counts["prefill_rows"] += len(rows)
+        self.counts["prefill_tokens"] += int(lens[: len(rows)].sum())
+        self.counts["prefill_tokens_padded"] += b * bucket
+        self._started(rows, first, logprob, t, bar)
+
+    def _started(
+        self, rows: list[list[queue_lib.Start]], first: jax.Array, logprob: jax.Array,
+        t: float, bar: progress_lib.Bar,
+    ) -> None:
+        """Records new samples and their first tokens ([rows, width] device arrays)."""
         first, logprob = host.fetch((first, logprob))
         self.prefill_s += time.perf_counter() - t
         done = np.zeros(self.num_slots, bool)
-        for r, p in enumerate(plist):
-            for j, slot in assigned[p]:
-                self._append(slot, [int(first[r, j])], [float(logprob[r, j])])
-                done[slot] = self._maybe_finish(slot, device_active=None, bar=bar)
+        for r, row in enumerate(rows):
+            for c, st in enumerate(row):
+                p = st.prompt
+                self.slots[st.slot] = _Slot(p, st.sample, len(self.prompts[p]),
+                                            int(self.budgets[p]))
+                self._append(st.slot, [int(first[r, c])], [float(logprob[r, c])])
+                done[st.slot] = self._maybe_finish(st.slot, device_active=None, bar=bar)
         self._release(done)
 
     # -------------------------------------------------------------- decode
@@ -372,4 +413,6 @@ class _Run:
             "wall_s": wall, "prefill_s": self.prefill_s, "decode_s": self.decode_s,
             "tokens": float(self.tokens_out), "tokens_per_s": self.tokens_out / max(wall, 1e-9),
             "chunks": float(self.chunks), "slots": float(self.num_slots),
+            **{k: float(self.counts[k]) for k in (
+                "prefill_rows", "prefill_tokens", "prefill_tokens_padded", "forked")},
         }

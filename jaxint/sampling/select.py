@@ -38,6 +38,17 @@ def candidates(
     return values, ids
 
 
+def first_argmax(logits_BV: jax.Array) -> jax.Array:
+    """[B] int32 index of each row's largest logit, the first one on ties (`jnp.argmax`'s
+    answer for finite rows), as a max and a min over indices. Why: XLA:CPU runs argmax's
+    (value, index) pair reduction ~10x slower than these two plain reductions (it was ~4%
+    of a bench decode step)."""
+    V = logits_BV.shape[-1]
+    best = jnp.max(logits_BV, axis=-1, keepdims=True)
+    index = jnp.where(logits_BV == best, jnp.arange(V, dtype=jnp.int32), V)
+    return jnp.minimum(jnp.min(index, axis=-1), V - 1)
+
+
 def select(
     logits_BV: jax.Array, keys_B: jax.Array, *, temperature: float, top_k: int, top_p: float
 ) -> tuple[jax.Array, jax.Array]:
@@ -49,7 +60,7 @@ def select(
     """
     logits_BV = logits_BV.astype(jnp.float32)
     if temperature == 0:
-        tokens = jnp.argmax(logits_BV, axis=-1).astype(jnp.int32)
+        tokens = first_argmax(logits_BV)
     else:
         values, ids = candidates(logits_BV, temperature=temperature, top_k=top_k, top_p=top_p)
         choice = jax.vmap(jax.random.categorical)(keys_B, values)

@@ -7,9 +7,10 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxint.models import config as model_config
+from jaxint.models import kv_cache
 from jaxint.parallel import rules
 
-CACHE_AXES = ("cache_layers", "cache_batch", "cache_seq", "cache_kv_heads", "cache_head_dim")
+CACHE_AXES = kv_cache.STACKED_AXES  # of a stacked cache; a per-layer one drops the first
 SLOT_AXES = ("cache_batch",)
 
 
@@ -18,7 +19,9 @@ class DecodeState:
     """Everything that lives on device between engine chunks.
 
     Attributes:
-        cache_k, cache_v: [L, B, S, K, H]; slot b's tokens at indices 0..lengths[b]-1.
+        cache_k, cache_v: L arrays [B, K, S, H], or one stacked [L, B, K, S, H] for a
+            model with scanned layers (`jaxint.models.kv_cache`); slot b's tokens at
+            sequence indices 0..lengths[b]-1.
         tokens: [B] int32, the last sampled token of each slot (not yet in the cache).
         lengths: [B] int32, tokens in the cache (prompt + generated - 1).
         generated: [B] int32, tokens sampled so far for the slot's sample.
@@ -31,8 +34,8 @@ class DecodeState:
         out_count: [B] int32, valid entries of this chunk's outputs per slot.
     """
 
-    cache_k: jax.Array
-    cache_v: jax.Array
+    cache_k: kv_cache.Cache
+    cache_v: kv_cache.Cache
     tokens: jax.Array
     lengths: jax.Array
     generated: jax.Array
@@ -54,22 +57,29 @@ def constrain(state: DecodeState) -> DecodeState:
     tensor. Applied to every jitted function's output so donated buffers keep their layout."""
     slot = lambda x: rules.shard(x, SLOT_AXES + (None,) * (x.ndim - 1))  # noqa: E731
     return state.replace(
-        cache_k=rules.shard(state.cache_k, CACHE_AXES),
-        cache_v=rules.shard(state.cache_v, CACHE_AXES),
+        cache_k=shard_cache(state.cache_k), cache_v=shard_cache(state.cache_v),
         **{f: slot(getattr(state, f)) for f in (
             "tokens", "lengths", "generated", "budget", "active", "stopped", "keys",
             "out_tokens", "out_logprobs", "out_count")},
     )
 
 
+def shard_cache(cache: kv_cache.Cache) -> kv_cache.Cache:
+    """Slots over data/fsdp, kv heads over tensor, for either form of the cache."""
+    names = kv_cache.axes(cache)
+    return jax.tree.map(lambda x: rules.shard(x, names), cache)
+
+
 def init(
     cfg: model_config.ModelConfig, slots: int, cache_len: int, chunk_steps: int, dtype: jnp.dtype
 ) -> DecodeState:
     """An empty state (all slots inactive). Call inside jit to allocate it sharded."""
-    shape = (cfg.num_layers, slots, cache_len, cfg.num_kv_heads, cfg.head_dim)
+    cache = lambda: kv_cache.zeros(  # noqa: E731
+        cfg.num_layers, slots, cache_len, cfg.num_kv_heads, cfg.head_dim, dtype,
+        per_layer=not cfg.scan_layers)
     zeros = lambda dt: jnp.zeros((slots,), dt)  # noqa: E731
     return constrain(DecodeState(
-        cache_k=jnp.zeros(shape, dtype), cache_v=jnp.zeros(shape, dtype),
+        cache_k=cache(), cache_v=cache(),
         tokens=zeros(jnp.int32), lengths=zeros(jnp.int32), generated=zeros(jnp.int32),
         budget=zeros(jnp.int32), active=zeros(bool), stopped=zeros(bool),
         keys=jnp.zeros((slots, 2), jnp.uint32),

@@ -1,4 +1,5 @@
-"""The sampler's jitted device functions: allocate, prefill into slots, decode a chunk.
+"""The sampler's jitted device functions: allocate, prefill into slots, fork a held prompt
+into more slots, decode a chunk.
 
 Parameters are an argument (never closed over), the model's graph definition and all
 settings are static, and the state is donated so the cache is updated in place.
@@ -11,9 +12,10 @@ import functools
 
 import jax
 import jax.numpy as jnp
-from flax import nnx
+from flax import nnx, struct
 
 from jaxint.models import config as model_config
+from jaxint.models import kv_cache
 from jaxint.sampling import select as select_lib
 from jaxint.sampling import state as state_lib
 
@@ -47,56 +49,100 @@ def allocate(
     return state_lib.init(cfg, slots, cache_len, chunk_steps, jnp.dtype(dtype))
 
 
+@struct.dataclass
+class Prefix:
+    """One prefilled prompt kept for forking: its KV in the cache's form (batch 1, its prompt
+    bucket long) and the logits after its last token."""
+
+    k: kv_cache.Cache
+    v: kv_cache.Cache
+    logits: jax.Array  # [1, V] float32
+
+
 @functools.partial(jax.jit, static_argnums=(0, 1), donate_argnums=(3,))
 def prefill(
     graphdef: nnx.GraphDef, selection: Selection, params: nnx.State,
     state: state_lib.DecodeState, prompt_tokens: jax.Array, prompt_lens: jax.Array,
-    dest_slots: jax.Array, keys: jax.Array, budgets: jax.Array,
-) -> tuple[state_lib.DecodeState, jax.Array, jax.Array]:
-    """Prefills b prompts once and starts up to n samples of each in free slots.
+    dest_slots: jax.Array, keys: jax.Array, budgets: jax.Array, hold_row: jax.Array | int = 0,
+) -> tuple[state_lib.DecodeState, jax.Array, jax.Array, Prefix]:
+    """Prefills b prompts once and starts up to W samples of each in free slots.
 
     Args:
         prompt_tokens: [b, P] right-padded prompts; prompt_lens: [b].
-        dest_slots: [b, n] slot of each new sample (an index >= B marks an unused entry,
-            whose writes are dropped). Each prompt's cache is scattered into its n slots
-            one sample column at a time, so no [b * n, P] copy is ever materialised.
-        keys: [b, n, 2] sample keys; budgets: [b] max_new_tokens.
+        dest_slots: [b, W] slot of each new sample (an index >= B marks an unused entry,
+            whose writes are dropped).
+        keys: [b, W, 2] sample keys; budgets: [b] max_new_tokens.
+        hold_row: the prompt returned as a `Prefix`, for `fork` to start more of its samples
+            in later calls without prefilling it again.
 
     Returns:
-        (state, first tokens [b, n], their log-probs [b, n]).
+        (state, first tokens [b, W], their log-probs [b, W], the held prompt).
     """
     model = nnx.merge(graphdef, params)
     cfg = model.config
     b, P = prompt_tokens.shape
-    n = dest_slots.shape[1]
-    shape = (cfg.num_layers, b, P, cfg.num_kv_heads, cfg.head_dim)
-    tmp_k = jnp.zeros(shape, state.cache_k.dtype)
-    tmp_v = jnp.zeros(shape, state.cache_v.dtype)
+    per_layer = kv_cache.is_per_layer(state.cache_k)
+    dtype = jax.tree.leaves(state.cache_k)[0].dtype
+    tmp = lambda: kv_cache.zeros(  # noqa: E731
+        cfg.num_layers, b, P, cfg.num_kv_heads, cfg.head_dim, dtype, per_layer=per_layer)
     positions = jnp.broadcast_to(jnp.arange(P, dtype=jnp.int32), (b, P))
     hidden, tmp_k, tmp_v = model.hidden_states_cached(
-        prompt_tokens, positions, tmp_k, tmp_v, jnp.zeros((b,), jnp.int32), kv_len=P
+        prompt_tokens, positions, tmp(), tmp(), jnp.zeros((b,), jnp.int32), kv_len=P
     )
     last = jnp.take_along_axis(hidden, (prompt_lens - 1)[:, None, None], axis=1)  # [b, 1, D]
-    logits = jnp.repeat(model.logits(last)[:, 0], n, axis=0)  # [b * n, V]
+    logits = model.logits(last)[:, 0]  # [b, V]
+    state, first, logprob = _start(
+        selection, state, tmp_k, tmp_v, logits, prompt_lens, dest_slots, keys, budgets)
+    held = Prefix(kv_cache.row(tmp_k, hold_row), kv_cache.row(tmp_v, hold_row),
+                  jax.lax.dynamic_index_in_dim(logits, hold_row, 0, keepdims=True))
+    return state, first, logprob, held
+
+
+@functools.partial(jax.jit, static_argnums=(0,), donate_argnums=(1,))
+def fork(
+    selection: Selection, state: state_lib.DecodeState, prefix: Prefix, prompt_len: jax.Array,
+    dest_slots: jax.Array, keys: jax.Array, budget: jax.Array,
+) -> tuple[state_lib.DecodeState, jax.Array, jax.Array]:
+    """Starts more samples of a held prompt: copies its KV into their slots and draws their
+    first tokens from its logits, exactly as `prefill` would have (no model call).
+
+    Args:
+        prompt_len, budget: [1]; dest_slots: [1, m] (>= B: unused); keys: [1, m, 2].
+
+    Returns:
+        (state, first tokens [1, m], their log-probs [1, m]).
+    """
+    return _start(selection, state, prefix.k, prefix.v, prefix.logits, prompt_len, dest_slots,
+                  keys, budget)
+
+
+def _start(
+    selection: Selection, state: state_lib.DecodeState, src_k: kv_cache.Cache,
+    src_v: kv_cache.Cache, logits_bV: jax.Array, lens: jax.Array, dest_slots: jax.Array,
+    keys: jax.Array, budgets: jax.Array,
+) -> tuple[state_lib.DecodeState, jax.Array, jax.Array]:
+    """Puts W samples of each of b prompts (KV src row r, next-token logits row r) into
+    their slots: copies the KV, draws the first token with the sample's key at step 0."""
+    b, W = dest_slots.shape
+    logits = jnp.repeat(logits_bV, W, axis=0)  # [b * W, V]
     first, logprob = selection.choose(
-        logits, keys.reshape(b * n, 2), jnp.zeros((b * n,), jnp.int32)
+        logits, keys.reshape(b * W, 2), jnp.zeros((b * W,), jnp.int32)
     )
-    dest = dest_slots.reshape(b * n)
-    lens = jnp.repeat(prompt_lens, n)
-    budget = jnp.repeat(budgets, n)
-    cache_k, cache_v = state.cache_k, state.cache_v
-    for j in range(n):
-        cache_k = cache_k.at[:, dest_slots[:, j], :P].set(tmp_k, mode="drop")
-        cache_v = cache_v.at[:, dest_slots[:, j], :P].set(tmp_v, mode="drop")
+    dest = dest_slots.reshape(b * W)
+    rows = jnp.repeat(jnp.arange(b, dtype=jnp.int32), W)
+    lens = jnp.repeat(lens, W)
+    budget = jnp.repeat(budgets, W)
     put = lambda x, v: x.at[dest].set(v, mode="drop")  # noqa: E731
     stop = selection.is_stop(first)
     state = state.replace(
-        cache_k=cache_k, cache_v=cache_v, tokens=put(state.tokens, first),
+        cache_k=kv_cache.copy_rows(state.cache_k, src_k, rows, dest),
+        cache_v=kv_cache.copy_rows(state.cache_v, src_v, rows, dest),
+        tokens=put(state.tokens, first),
         lengths=put(state.lengths, lens), generated=put(state.generated, jnp.ones_like(lens)),
         budget=put(state.budget, budget), active=put(state.active, ~stop & (budget > 1)),
-        stopped=put(state.stopped, stop), keys=put(state.keys, keys.reshape(b * n, 2)),
+        stopped=put(state.stopped, stop), keys=put(state.keys, keys.reshape(b * W, 2)),
     )
-    return state_lib.constrain(state), first.reshape(b, n), logprob.reshape(b, n)
+    return state_lib.constrain(state), first.reshape(b, W), logprob.reshape(b, W)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2), donate_argnums=(4,))
@@ -108,6 +154,8 @@ def decode_chunk(
     slot is done. Only the first `kv_len` cache entries are attended (a static bucket)."""
     model = nnx.merge(graphdef, params)
     chunk = state.out_tokens.shape[1]
+    # Sliced outside the loop: once per chunk, not at every step (see hidden_states_cached).
+    layers = model.layer_slices() if kv_cache.is_per_layer(state.cache_k) else None
 
     def cond(carry: tuple) -> jax.Array:
         step, st = carry
@@ -117,7 +165,7 @@ def decode_chunk(
         step, st = carry
         hidden, ck, cv = model.hidden_states_cached(
             st.tokens[:, None], st.lengths[:, None], st.cache_k, st.cache_v, st.lengths,
-            kv_len=kv_len,
+            kv_len=kv_len, layer_params=layers,
         )
         token, logprob = selection.choose(model.logits(hidden)[:, 0], st.keys, st.generated)
         act = st.active

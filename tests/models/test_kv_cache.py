@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from jaxint.models import kv_cache
 from tests.fixtures import jaxint_models
 
 ATOL = 1e-5
@@ -49,14 +50,17 @@ def full(model, sequences):
     return np.asarray(jaxint_models.forward(model, jnp.asarray(ids), jnp.asarray(mask)))
 
 
-@pytest.mark.parametrize("scan_layers", [False, True])
-def test_prefill_then_decode_equals_full_forward(model, sequences, full, scan_layers):
+@pytest.mark.parametrize(("scan_layers", "per_layer"), [(False, False), (True, False),
+                                                       (False, True)],
+                         ids=["unrolled-stacked", "scanned-stacked", "unrolled-per-layer"])
+def test_prefill_then_decode_equals_full_forward(model, sequences, full, scan_layers, per_layer):
+    """Both cache forms (`kv_cache`): one stacked array, or one array per layer."""
     model = jaxint_models.with_options(model, scan_layers=scan_layers)
     ids, _ = sequences
     cfg = model.config
     B, P = len(PROMPT), max(PROMPT)
-    shape = (cfg.num_layers, B, S, cfg.num_kv_heads, cfg.head_dim)
-    cache_k, cache_v = jnp.zeros(shape, jnp.float32), jnp.zeros(shape, jnp.float32)
+    cache_k, cache_v = (kv_cache.zeros(cfg.num_layers, B, S, cfg.num_kv_heads, cfg.head_dim,
+                                       jnp.float32, per_layer=per_layer) for _ in range(2))
 
     # Prefill the longest prompt length for every row; row 0's tokens past its prompt are
     # written too, but are overwritten by its decode steps before any query can see them.
@@ -76,4 +80,6 @@ def test_prefill_then_decode_equals_full_forward(model, sequences, full, scan_la
                                    err_msg=f"decode step {step}")
     # Nothing was written past each row's last token.
     last = np.asarray(PROMPT) + DECODE
-    assert all(np.all(np.asarray(cache_k)[:, b, max(last[b], P):] == 0) for b in range(B))
+    stacked = np.stack(cache_k) if per_layer else np.asarray(cache_k)  # [L, B, K, S, H]
+    assert all(np.all(stacked[:, b, :, max(last[b], P):] == 0) for b in range(B))
+    assert not np.all(stacked[:, :, :, : max(PROMPT)] == 0)

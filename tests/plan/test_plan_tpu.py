@@ -36,5 +36,6 @@ def test_tpu_shardings_follow_the_mesh(rows):
     assert devices == {"TPU v5 lite"}
     assert batch["tokens"].spec == PartitionSpec("fsdp", None)
     cache = rows["gen_decode"].result.input_shardings[0][-1].cache_k  # (params, state)
-    # [L, slots, S, K, H]: slots over fsdp, kv heads over tensor.
-    assert cache.spec == PartitionSpec(None, "fsdp", None, "tensor", None)
+    # [L, slots, K, S, H] (a scanned model's stacked cache): slots over fsdp, kv heads
+    # over tensor.
+    assert cache.spec == PartitionSpec(None, "fsdp", "tensor", None, None)

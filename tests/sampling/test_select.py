@@ -151,3 +151,17 @@ def test_row_draw_depends_only_on_its_key():
     shuffled = np.asarray(_select(jnp.asarray(rows[perm]), keys[perm], **kw)[0])
     np.testing.assert_array_equal(shuffled, full[perm])
     assert len(set(full.tolist())) > 8  # genuinely random draws, not a constant
+
+
+def test_first_argmax_is_numpys_argmax_including_ties():
+    """The two-reduction argmax picks the first of tied maxima (numpy's rule, which greedy
+    parity with transformers relies on), on random rows, rows of ties and -inf entries."""
+    rng = np.random.RandomState(0)
+    logits = rng.randn(6, 97).astype(np.float32)
+    logits[1, [3, 50, 96]] = 9.0  # a three-way tie
+    logits[2] = 1.5  # all tied
+    logits[3, :40] = -np.inf
+    logits[4, 96] = 7.0  # the last index
+    got = np.asarray(jax.jit(select.first_argmax)(jnp.asarray(logits)))
+    np.testing.assert_array_equal(got, np.argmax(logits, axis=-1))
+    assert got[1] == 3 and got[2] == 0 and got[4] == 96

@@ -1,0 +1,106 @@
+"""The dense KV cache the decoder writes and the sampler keeps: layout and access.
+
+Each layer's keys (and values) are [B, K, S, H]: batch, kv heads, sequence, head dim. A cache
+is either one stacked array [L, B, K, S, H] (scanned layers, which index it by layer) or a
+tuple of L per-layer arrays (unrolled layers).
+
+Why kv heads before the sequence: decode attention is two batched dots with batch dims
+(B, K). XLA:CPU needs batch dims major, so with a [B, S, K, H] cache it transposed every
+layer's whole visible cache at every decode step (about as long as all weight matmuls of the
+bench model). With [B, K, S, H] both dots read the cache in place.
+
+Why per-layer arrays: a layer sliced out of a stacked cache inside the decode loop is a copy
+on XLA:CPU (a slice is not a view there); separate arrays are read and updated in place.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+Cache = jax.Array | tuple[jax.Array, ...]
+
+AXES = ("cache_batch", "cache_kv_heads", "cache_seq", "cache_head_dim")
+STACKED_AXES = ("cache_layers", *AXES)
+
+
+def zeros(
+    num_layers: int, batch: int, length: int, kv_heads: int, head_dim: int, dtype: jnp.dtype,
+    *, per_layer: bool,
+) -> Cache:
+    """An empty cache (see module docstring for the two forms)."""
+    shape = (batch, kv_heads, length, head_dim)
+    if per_layer:
+        return tuple(jnp.zeros(shape, dtype) for _ in range(num_layers))
+    return jnp.zeros((num_layers, *shape), dtype)
+
+
+def is_per_layer(cache: Cache) -> bool:
+    return isinstance(cache, (tuple, list))
+
+
+def length(cache: Cache) -> int:
+    """S, the positions one row can hold."""
+    return (cache[0] if is_per_layer(cache) else cache).shape[-2]
+
+
+def axes(cache: Cache) -> tuple[str, ...]:
+    """Logical axis names of one array of this cache."""
+    return AXES if is_per_layer(cache) else STACKED_AXES
+
+
+def write(
+    cache: jax.Array, index: jax.Array | None, new_BTKH: jax.Array, q_index_BT: jax.Array
+) -> jax.Array:
+    """Writes T new entries per row at positions q_index[b, t] (out of range: dropped).
+
+    Args:
+        cache: one layer's [B, K, S, H] (index None) or the stacked [L, B, K, S, H].
+        index: the layer within a stacked cache.
+    """
+    B, T, K, _ = new_BTKH.shape
+    rows = jnp.arange(B)[:, None, None]
+    heads = jnp.arange(K)[None, :, None]
+    where = (rows, heads, q_index_BT[:, None, :])
+    if index is not None:
+        where = (index, *where)
+    return cache.at[where].set(jnp.swapaxes(new_BTKH, 1, 2).astype(cache.dtype), mode="drop")
+
+
+def read(cache: jax.Array, index: jax.Array | None, kv_len: int) -> jax.Array:
+    """One layer's first `kv_len` positions, [B, K, kv_len, H] (no copy when kv_len == S
+    and the cache is per layer)."""
+    if index is not None:
+        cache = jax.lax.dynamic_index_in_dim(cache, index, 0, keepdims=False)
+    return cache if kv_len == cache.shape[2] else cache[:, :, :kv_len]
+
+
+def row(cache: Cache, r: jax.Array | int) -> Cache:
+    """Batch row r of a cache, keeping a batch axis of 1."""
+    return jax.tree.map(
+        lambda x: jax.lax.dynamic_index_in_dim(x, r, x.ndim - 4, keepdims=True), cache)
+
+
+def copy_rows(cache: Cache, src: Cache, rows: jax.Array, slots: jax.Array) -> Cache:
+    """Copies src row rows[e] into cache slot slots[e] (its first P positions) for every
+    entry e; entries with slots[e] >= B are skipped. `src` has the cache's form with P <= S.
+
+    One row is copied at a time inside a loop, so a prompt's KV is never materialised once
+    per sample (a forked prompt with 32 samples costs 32 row copies, not a [32, P] tensor).
+    """
+    B = (cache[0] if is_per_layer(cache) else cache).shape[-4]
+
+    def one(e: jax.Array, c: jax.Array, s: jax.Array) -> jax.Array:
+        lead = c.ndim - 4
+        row = jax.lax.dynamic_index_in_dim(s, rows[e], lead, keepdims=True)
+        start = (0,) * lead + (jnp.minimum(slots[e], B - 1), 0, 0, 0)
+        current = jax.lax.dynamic_slice(c, start, row.shape)
+        row = jnp.where(slots[e] < B, row.astype(c.dtype), current)
+        return jax.lax.dynamic_update_slice(c, row, start)
+
+    def body(e: jax.Array, c: Cache) -> Cache:
+        if is_per_layer(c):
+            return tuple(one(e, ci, si) for ci, si in zip(c, src, strict=True))
+        return one(e, c, src)
+
+    return jax.lax.fori_loop(0, slots.shape[0], body, cache)

@@ -129,14 +129,13 @@ def _start(
         logits, keys.reshape(b * W, 2), jnp.zeros((b * W,), jnp.int32)
     )
     dest = dest_slots.reshape(b * W)
-    rows = jnp.repeat(jnp.arange(b, dtype=jnp.int32), W)
     lens = jnp.repeat(lens, W)
     budget = jnp.repeat(budgets, W)
     put = lambda x, v: x.at[dest].set(v, mode="drop")  # noqa: E731
     stop = selection.is_stop(first)
     state = state.replace(
-        cache_k=kv_cache.copy_rows(state.cache_k, src_k, rows, dest),
-        cache_v=kv_cache.copy_rows(state.cache_v, src_v, rows, dest),
+        cache_k=kv_cache.copy_rows(state.cache_k, src_k, dest_slots),
+        cache_v=kv_cache.copy_rows(state.cache_v, src_v, dest_slots),
         tokens=put(state.tokens, first),
         lengths=put(state.lengths, lens), generated=put(state.generated, jnp.ones_like(lens)),
         budget=put(state.budget, budget), active=put(state.active, ~stop & (budget > 1)),

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.slow
 STEPS = 8
 CFG = config.GRPOConfig(
     steps=STEPS, prompts_per_step=4, samples_per_prompt=8, mini_batch_prompts=2,
-    max_new_tokens=24, max_batch_slots=32, chunk_steps=8, seed=0, export_hf=False,
+    max_new_tokens=24, max_batch_slots=32, chunk_steps=8, seed=0,
     kl_coef=0.1, kl_estimator="k3",
     optimizer=config.OptimizerConfig(lr=2e-3, warmup_ratio=0.0, min_lr_ratio=1.0),
     checkpoint=config.CheckpointConfig(every=4, keep=2),

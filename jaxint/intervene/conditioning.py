@@ -17,11 +17,9 @@ for problem / original step / intervention, 0.098% / 0.071% / 1.56% accuracy.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from jaxint import rundir
 from jaxint.data import records
 from jaxint.intervene import continuations, targets
 from jaxint.intervene import steps as steps_lib
@@ -95,21 +93,3 @@ def summarise(
         "conditions": conditions,
         "items": items,
     }
-
-
-def run_conditioning(
-    run: rundir.RunDir, problems: Mapping[str, records.Problem],
-    interventions: Sequence[Mapping[str, Any]], model: Any, tokenizer: Any, sampling_cfg: Any,
-    *, seed: int = 0, mesh: Any = None, timeout_s: float = 10.0, progress: bool = True,
-) -> dict[str, Any]:
-    """:func:`measure`, written to ``conditioning/summary.json`` and the stage's metrics."""
-    result = measure(model, tokenizer, problems, interventions, sampling_cfg, seed=seed,
-                     mesh=mesh, timeout_s=timeout_s, progress=progress)
-    stage_dir = run.stage("conditioning")
-    if rundir.is_writer():
-        rundir.atomic_write_text(stage_dir / "summary.json", json.dumps(result, indent=2))
-    run.metrics("conditioning").write(
-        {f"{name}/{key}": value for name, c in result["conditions"].items()
-         for key, value in c.items()}
-    )
-    return result

@@ -13,8 +13,9 @@ import pytest
 from jaxint import intervene, rundir, sampling
 from jaxint.data import chat
 from jaxint.data import records as records_lib
-from jaxint.intervene import conditioning, config, continuations, filter, interveners, stage
+from jaxint.intervene import conditioning, config, continuations, filter, interveners
 from jaxint.intervene import steps as steps_lib
+from jaxint.stages import filter as filter_stage
 from tests.intervene.conftest import planted
 
 N = 4
@@ -67,7 +68,7 @@ def test_filter_stage_bookkeeping_and_resume(tmp_path, tiny_model, char_tokenize
     records = oracle_records(problems)
     assert sum(r["solved"] for r in records) == 2
     by_id = {p.id: p for p in problems}
-    summary = stage.run_filter(rundir.RunDir(tmp_path), filter_cfg(), problems=by_id,
+    summary = filter_stage.run(rundir.RunDir(tmp_path), filter_cfg(), problems=by_id,
                                interventions=records, model=tiny_model, tokenizer=char_tokenizer,
                                sampling_base=BASE, progress=False)
     rows = list(rundir.Shards(tmp_path / "filter", "shard").read())
@@ -81,7 +82,7 @@ def test_filter_stage_bookkeeping_and_resume(tmp_path, tiny_model, char_tokenize
     assert all(r["num_correct"] == N and r["num_samples"] == N for r in kept)
     assert summary["kept"] == 2 and summary["mean_accuracy"] == pytest.approx(2 / len(records))
     # All shards are done: a rerun reads them back and never touches the model.
-    again = stage.run_filter(rundir.RunDir(tmp_path), filter_cfg(), problems=by_id,
+    again = filter_stage.run(rundir.RunDir(tmp_path), filter_cfg(), problems=by_id,
                              interventions=records, model=None, tokenizer=char_tokenizer,
                              progress=False)
     assert again == summary
@@ -104,7 +105,7 @@ def test_filter_skips_targets_over_max_prompt_tokens(tmp_path, tiny_model, char_
     real = sampling.generate
     monkeypatch.setattr(sampling, "generate", lambda model, prompts, *a, **k: (
         seen.extend(len(p) for p in prompts), real(model, prompts, *a, **k))[1])
-    summary = stage.run_filter(rundir.RunDir(tmp_path), filter_cfg(max_prompt_tokens=limit),
+    summary = filter_stage.run(rundir.RunDir(tmp_path), filter_cfg(max_prompt_tokens=limit),
                                problems=by_id, interventions=records, model=tiny_model,
                                tokenizer=char_tokenizer, sampling_base=BASE, progress=False)
     assert max(seen) <= limit and len(seen) == len(records) - 1
@@ -119,7 +120,7 @@ def test_filter_skips_targets_over_max_prompt_tokens(tmp_path, tiny_model, char_
 
 def test_disabled_filter_keeps_everything(tmp_path):
     records = [{"problem_id": "a", "sample_index": 0, "target": "t"}]
-    summary = stage.run_filter(rundir.RunDir(tmp_path), filter_cfg(enabled=False), problems={},
+    summary = filter_stage.run(rundir.RunDir(tmp_path), filter_cfg(enabled=False), problems={},
                                interventions=records, model=None, tokenizer=None,
                                progress=False)
     assert summary == {"enabled": False, "interventions": 1, "kept": 1}

@@ -7,7 +7,7 @@ import numpy as np
 
 from jaxint import rundir
 from jaxint.data import records, tokenizers
-from jaxint.stages import sft_stage
+from jaxint.stages import sft as sft_stage
 from jaxint.train import config as train_config
 
 P = records.Problem(id="a", problem="Start with 2. Add 3.", answer="5", solution="2 + 3 = 5",

@@ -10,23 +10,14 @@ from typing import Any
 from jax.sharding import Mesh
 
 from jaxint import progress as progress_lib
-from jaxint import rundir
+from jaxint import rundir, stage_sampling
 from jaxint.data import records
 from jaxint.evaluation import config as config_lib
 from jaxint.evaluation import passk
 from jaxint.models import decoder
 from jaxint.sampling import api as sampling_api
-from jaxint.sampling import config as sampling_config
 from jaxint.sampling import engine as engine_lib
 from jaxint.train import rollouts
-
-
-def sampler_config(cfg: config_lib.EvalConfig, tokenizer: Any) -> sampling_config.SamplingConfig:
-    return sampling_config.SamplingConfig(
-        max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k,
-        top_p=cfg.top_p, n=cfg.n, stop_token_ids=tuple(sampling_api.end_of_turn_ids(tokenizer)),
-        max_batch_slots=cfg.max_batch_slots, chunk_steps=cfg.chunk_steps,
-    )
 
 
 def _shard_records(
@@ -79,8 +70,9 @@ def evaluate(
     problems = list(problems)[: cfg.limit] if cfg.limit else list(problems)
     shards = rundir.Shards(out, "results")
     graphdef, params = sampling_api.sampling_params(model)
-    engine = engine_lib.Engine(graphdef, model.config, sampler_config(cfg, tokenizer),
-                               mesh=mesh, tokenizer=tokenizer)
+    settings = stage_sampling.settings(
+        cfg, n=cfg.n, stop_token_ids=sampling_api.end_of_turn_ids(tokenizer))
+    engine = engine_lib.Engine(graphdef, model.config, settings, mesh=mesh, tokenizer=tokenizer)
     chunks = rundir.chunks(problems, cfg.shard_size)
     for k, chunk in enumerate(progress_lib.Bar(chunks, desc="eval", unit="shard",
                                                disable=not progress)):

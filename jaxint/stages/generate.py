@@ -8,7 +8,7 @@ from typing import Any
 from jax.sharding import Mesh
 
 from jaxint import progress as progress_lib
-from jaxint import rundir
+from jaxint import rundir, stage_sampling
 from jaxint.data import loaders, records
 from jaxint.models import decoder
 from jaxint.sampling import api as sampling_api
@@ -18,16 +18,11 @@ from jaxint.stages import config as config_lib
 from jaxint.train import rollouts
 
 
-def sampler_config(
-    cfg: config_lib.GenerateConfig, tokenizer: Any
-) -> sampling_config.SamplingConfig:
-    return sampling_config.SamplingConfig(
-        max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k,
-        top_p=cfg.top_p, n=cfg.samples_per_problem,
-        stop_token_ids=tuple(sampling_api.end_of_turn_ids(tokenizer)),
-        max_batch_slots=cfg.max_batch_slots, chunk_steps=cfg.chunk_steps,
-        max_prompt_tokens=cfg.max_prompt_tokens,
-    )
+def sampler_config(cfg: config_lib.GenerateConfig,
+                   stop_token_ids: Sequence[int] = ()) -> sampling_config.SamplingConfig:
+    """The generate stage's engine settings (also what `jaxint plan` sizes)."""
+    return stage_sampling.settings(cfg, n=cfg.samples_per_problem, stop_token_ids=stop_token_ids,
+                                   max_prompt_tokens=cfg.max_prompt_tokens)
 
 
 def fitting_problems(
@@ -74,8 +69,8 @@ def run(
     shards = rundir.Shards(run_dir.stage("generate"))
     metrics = run_dir.metrics("generate")
     graphdef, params = sampling_api.sampling_params(model)
-    engine = engine_lib.Engine(graphdef, model.config, sampler_config(cfg, tokenizer),
-                               mesh=mesh, tokenizer=tokenizer)
+    settings = sampler_config(cfg, sampling_api.end_of_turn_ids(tokenizer))
+    engine = engine_lib.Engine(graphdef, model.config, settings, mesh=mesh, tokenizer=tokenizer)
     parts = rundir.chunks(problems, cfg.shard_size)
     for k, chunk in enumerate(progress_lib.Bar(parts, desc="generate", unit="shard",
                                                disable=not progress)):

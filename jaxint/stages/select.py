@@ -15,7 +15,6 @@ histogram of correct counts, i.e. of solve rates). `generate` and RL read the ke
 from __future__ import annotations
 
 import collections
-import dataclasses
 import json
 import logging
 from collections.abc import Sequence
@@ -24,7 +23,7 @@ from typing import Any
 from jax.sharding import Mesh
 
 from jaxint import progress as progress_lib
-from jaxint import rundir
+from jaxint import rundir, stage_sampling
 from jaxint.data import loaders, records
 from jaxint.intervene import continuations
 from jaxint.models import decoder
@@ -34,15 +33,6 @@ from jaxint.stages import config as config_lib
 log = logging.getLogger(__name__)
 POOL_FILE = "pool.jsonl"
 STATS_FILE = "stats.json"
-
-
-def sampler_config(
-    cfg: config_lib.SelectConfig, base: sampling_config.SamplingConfig
-) -> sampling_config.SamplingConfig:
-    """`base`'s engine sizing (slots, chunk) with this stage's sampling settings."""
-    return dataclasses.replace(
-        base, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k,
-        top_p=cfg.top_p, n=cfg.samples, max_prompt_tokens=cfg.max_prompt_tokens)
 
 
 def _shard_rows(
@@ -66,7 +56,8 @@ def run(
     problems = list(problems)[: cfg.limit] if cfg.limit else list(problems)
     shards = rundir.Shards(run_dir.stage("select"))
     metrics = run_dir.metrics("select")
-    sampling_cfg = sampler_config(cfg, sampling_base)
+    sampling_cfg = stage_sampling.settings(
+        cfg, n=cfg.samples, max_prompt_tokens=cfg.max_prompt_tokens, base=sampling_base)
     parts = rundir.chunks(problems, cfg.shard_size)
     for k, chunk in enumerate(progress_lib.Bar(parts, desc="select", unit="shard",
                                                disable=not progress)):

@@ -16,7 +16,7 @@ from flax import nnx
 from jax.sharding import Mesh
 
 from jaxint import progress as progress_lib
-from jaxint import rundir
+from jaxint import rundir, stage_sampling
 from jaxint.data import pipelines, records
 from jaxint.models import decoder, hf_io
 from jaxint.parallel import host
@@ -32,14 +32,11 @@ log = logging.getLogger(__name__)
 GROUPS_FILE = "groups.jsonl"
 
 
-def sampler_config(cfg: config_lib.GRPOConfig, tokenizer: Any) -> sampling_config.SamplingConfig:
-    """Rollout sampling settings; generation stops at the chat template's end of turn."""
-    return sampling_config.SamplingConfig(
-        max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k,
-        top_p=cfg.top_p, n=cfg.samples_per_prompt,
-        stop_token_ids=tuple(sampling_api.end_of_turn_ids(tokenizer)),
-        max_batch_slots=cfg.max_batch_slots, chunk_steps=cfg.chunk_steps,
-    )
+def sampler_config(cfg: config_lib.GRPOConfig,
+                   stop_token_ids: Sequence[int] = ()) -> sampling_config.SamplingConfig:
+    """Rollout sampling settings (also what `jaxint plan` sizes); the trainer stops
+    generation at the chat template's end of turn."""
+    return stage_sampling.settings(cfg, n=cfg.samples_per_prompt, stop_token_ids=stop_token_ids)
 
 
 class GRPOTrainer:
@@ -69,8 +66,9 @@ class GRPOTrainer:
             # train state's buffers are donated at every update.
             self.ref_params = jax.tree.map(jnp.copy, params) if cfg.kl_coef > 0 else None
             self.state = state_lib.create(params, self.tx, mesh)
-        self.engine = engine_lib.Engine(self.graphdef, model.config, sampler_config(cfg, tokenizer),
-                                        mesh=mesh, tokenizer=tokenizer)
+        settings = sampler_config(cfg, sampling_api.end_of_turn_ids(tokenizer))
+        self.engine = engine_lib.Engine(self.graphdef, model.config, settings, mesh=mesh,
+                                        tokenizer=tokenizer)
         self.prompts = iter(pipelines.prompt_pipeline(
             list(problems), seed=cfg.seed, shuffle=True, process_index=0, process_count=1))
         self.checkpoints = ckpt_lib.Checkpointer(self.out_dir / "checkpoints", cfg.checkpoint)

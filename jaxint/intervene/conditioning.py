@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from jaxint.data import records
-from jaxint.intervene import continuations, targets
+from jaxint.intervene import continuations, proposals
 from jaxint.intervene import steps as steps_lib
 
 CONDITIONS = ("problem", "prefix", "original_step", "intervention")
@@ -30,13 +30,14 @@ CONDITIONS = ("problem", "prefix", "original_step", "intervention")
 def requests_for(
     problem: records.Problem, record: Mapping[str, Any]
 ) -> dict[str, continuations.Request]:
-    """The four requests of one intervention record (``steps``, ``location``, ``content``)."""
+    """The four requests of one intervention record (``steps``, ``location``, and the
+    target it holds, or ``content`` to build it from)."""
     steps, k = record["steps"], int(record["location"])
     partials = {
         "problem": None,
         "prefix": steps_lib.SEPARATOR.join(steps[: k - 1]) or None,
         "original_step": steps_lib.SEPARATOR.join(steps[:k]),
-        "intervention": targets.build_target(steps, k, record["content"]),
+        "intervention": proposals.from_row(record).target,  # as stored, never rebuilt
     }
     return {
         name: continuations.Request(problem.problem, partial, problem.answer)

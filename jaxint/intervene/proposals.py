@@ -91,18 +91,32 @@ def _true_location(item: interveners.Item) -> int | None:
 
 def kept_interventions(
     rows: Sequence[Mapping[str, Any]], items: Sequence[interveners.Item]
-) -> list[dict[str, Any]]:
+) -> list[records.Intervention]:
     """The first accepted proposal of every item, as an intervention record with its target."""
     by_key = {(it.problem.id, it.sample_index): it for it in items}
-    return [_intervention(row, by_key[row["problem_id"], row["sample_index"]])
-            for row in targets.first_accepted(rows)]
+    out = []
+    for row in targets.first_accepted(rows):
+        item = by_key[row["problem_id"], row["sample_index"]]
+        keys = ("problem_id", "sample_index", "proposal_index", "location", "content")
+        out.append(from_row({**{k: row[k] for k in keys}, "steps": list(item.steps)}))
+    return out
 
 
-def _intervention(row: Mapping[str, Any], item: interveners.Item) -> dict[str, Any]:
-    prefix, intervention = targets.target_parts(item.steps, row["location"], row["content"])
-    return {
-        "problem_id": row["problem_id"], "sample_index": row["sample_index"],
-        "proposal_index": row["proposal_index"], "location": row["location"],
-        "content": row["content"], "num_steps": len(item.steps), "steps": list(item.steps),
-        "prefix": prefix, "intervention": intervention, "target": prefix + intervention,
-    }
+def from_row(row: Mapping[str, Any]) -> records.Intervention:
+    """An intervention row (`interventions.jsonl`, `filter/kept.jsonl`, or a hand-made file
+    with just `problem_id`, `sample_index`, `steps`, `location`, `content`) as a record.
+
+    The one place an SFT target is built: a row that already holds its `prefix` and
+    `intervention` keeps them as written; for one that does not, they are made here.
+
+    Raises:
+        ValueError: a key is missing, or the location or content cannot make a target.
+    """
+    if "prefix" not in row or "intervention" not in row:
+        missing = [k for k in ("steps", "location", "content") if k not in row]
+        if missing:
+            raise ValueError(f"intervention row lacks {missing}")
+        prefix, intervention = targets.target_parts(row["steps"], int(row["location"]),
+                                                    row["content"])
+        row = {**row, "prefix": prefix, "intervention": intervention}
+    return records.Intervention.from_json(row)

@@ -118,7 +118,7 @@ def _finish(
     run: rundir.RunDir, stage_dir: pathlib.Path, rows: list[dict[str, Any]],
     items: Sequence[interveners.Item],
 ) -> dict[str, Any]:
-    kept = proposals.kept_interventions(rows, items)
+    kept = [k.to_json() for k in proposals.kept_interventions(rows, items)]
     summary = stats.proposal_stats(rows, kept)
     skipped = write_rejects(stage_dir, [r for r in rows if r["proposal_index"] == 0])
     if skipped:

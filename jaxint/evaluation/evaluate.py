@@ -12,7 +12,7 @@ from jax.sharding import Mesh
 from jaxint import progress as progress_lib
 from jaxint import rundir, stage_sampling
 from jaxint.data import records
-from jaxint.evaluation import config as config_lib
+from jaxint.evaluation import config as eval_config
 from jaxint.evaluation import passk
 from jaxint.models import decoder
 from jaxint.sampling import api as sampling_api
@@ -22,7 +22,7 @@ from jaxint.train import rollouts
 
 def _shard_records(
     engine: engine_lib.Engine, params, tokenizer, problems: Sequence[records.Problem],
-    cfg: config_lib.EvalConfig, shard: int, progress: bool,
+    cfg: eval_config.EvalConfig, shard: int, progress: bool,
 ) -> list[dict[str, Any]]:
     prompts, samples = rollouts.sample(engine, params, tokenizer, problems,
                                        seed=cfg.seed * 1_000_003 + shard, progress=progress)
@@ -58,7 +58,7 @@ def summarize(results: list[dict[str, Any]], ks: Sequence[int]) -> dict[str, Any
 
 def evaluate(
     model: decoder.Decoder, tokenizer: Any, problems: Sequence[records.Problem],
-    cfg: config_lib.EvalConfig, out_dir: str | pathlib.Path, *, mesh: Mesh | None = None,
+    cfg: eval_config.EvalConfig, out_dir: str | pathlib.Path, *, mesh: Mesh | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Evaluates shard by shard into `out_dir` (resumable); returns the summary.

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from jaxint.data import records
-from jaxint.intervene import config as config_lib
+from jaxint.intervene import config as intervene_config
 from jaxint.intervene import continuations
 
 
@@ -23,7 +23,7 @@ def keep(num_correct: int, min_correct: int) -> bool:
 
 def filter_batch(
     model: Any, tokenizer: Any, problems: Mapping[str, records.Problem],
-    interventions: Sequence[Mapping[str, Any]], cfg: config_lib.FilterConfig, *, seed: int,
+    interventions: Sequence[Mapping[str, Any]], cfg: intervene_config.FilterConfig, *, seed: int,
     mesh: Any = None, sampling_base: Any = None, progress: bool = True,
 ) -> list[dict[str, Any]]:
     """Scores the interventions' targets; one result row per intervention, in order.
@@ -58,7 +58,7 @@ def filter_batch(
 
 
 def _row(record: Mapping[str, Any], s: continuations.Scored,
-         cfg: config_lib.FilterConfig) -> dict[str, Any]:
+         cfg: intervene_config.FilterConfig) -> dict[str, Any]:
     row = {
         "problem_id": record["problem_id"], "sample_index": record["sample_index"],
         "location": record["location"], "num_samples": len(s.rewards),

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from jaxint.data import records, synthetic
-from jaxint.intervene import config as config_lib
+from jaxint.intervene import config as intervene_config
 from jaxint.intervene import interveners, parsing, stats, targets
 from jaxint.intervene import steps as steps_lib
 
@@ -43,7 +43,7 @@ def plan_items(
 
 def propose_shard(
     intervener: interveners.Intervener, items: Sequence[interveners.Item],
-    cfg: config_lib.InterveneConfig, *, salt: int,
+    cfg: intervene_config.InterveneConfig, *, salt: int,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Proposal rows (k per item, in item then proposal order) and turn-1 records."""
     k = cfg.proposals_per_attempt

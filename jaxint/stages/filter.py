@@ -21,7 +21,7 @@ from typing import Any
 from jaxint import configlib, rundir
 from jaxint import progress as progress_lib
 from jaxint.data import records
-from jaxint.intervene import config as config_lib
+from jaxint.intervene import config as intervene_config
 from jaxint.intervene import filter as filter_lib
 from jaxint.intervene import seeds, stats
 from jaxint.stages import guard
@@ -31,7 +31,7 @@ STAGE = "filter"
 
 
 def run(
-    run: rundir.RunDir, cfg: config_lib.FilterConfig, *,
+    run: rundir.RunDir, cfg: intervene_config.FilterConfig, *,
     problems: Mapping[str, records.Problem], interventions: Sequence[Mapping[str, Any]],
     model: Any, tokenizer: Any, mesh: Any = None, sampling_base: Any = None,
     progress: bool = True,

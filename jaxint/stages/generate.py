@@ -14,11 +14,11 @@ from jaxint.models import decoder
 from jaxint.sampling import api as sampling_api
 from jaxint.sampling import config as sampling_config
 from jaxint.sampling import engine as engine_lib
-from jaxint.stages import config as config_lib
+from jaxint.stages import config as stages_config
 from jaxint.train import rollouts
 
 
-def sampler_config(cfg: config_lib.GenerateConfig,
+def sampler_config(cfg: stages_config.GenerateConfig,
                    stop_token_ids: Sequence[int] = ()) -> sampling_config.SamplingConfig:
     """The generate stage's engine settings (also what `jaxint plan` sizes)."""
     return stage_sampling.settings(cfg, n=cfg.samples_per_problem, stop_token_ids=stop_token_ids,
@@ -26,7 +26,7 @@ def sampler_config(cfg: config_lib.GenerateConfig,
 
 
 def fitting_problems(
-    run_dir: rundir.RunDir, cfg: config_lib.GenerateConfig, tokenizer: Any,
+    run_dir: rundir.RunDir, cfg: stages_config.GenerateConfig, tokenizer: Any,
     problems: Sequence[records.Problem],
 ) -> tuple[list[records.Problem], int]:
     """The problems whose chat-templated prompt fits `generate.max_prompt_tokens`, and how
@@ -55,7 +55,7 @@ def fitting_problems(
 
 
 def run(
-    run_dir: rundir.RunDir, cfg: config_lib.GenerateConfig, *, model: decoder.Decoder,
+    run_dir: rundir.RunDir, cfg: stages_config.GenerateConfig, *, model: decoder.Decoder,
     tokenizer: Any, problems: Sequence[records.Problem], mesh: Mesh | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:

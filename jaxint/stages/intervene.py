@@ -27,7 +27,7 @@ from typing import Any
 from jaxint import configlib, rundir
 from jaxint import progress as progress_lib
 from jaxint.data import records
-from jaxint.intervene import config as config_lib
+from jaxint.intervene import config as intervene_config
 from jaxint.intervene import interveners, proposals, stats
 from jaxint.intervene import steps as steps_lib
 from jaxint.stages import guard
@@ -36,7 +36,7 @@ STAGE = "intervene"
 
 
 def make_intervener(
-    cfg: config_lib.InterveneConfig, *, model: Any = None, tokenizer: Any = None,
+    cfg: intervene_config.InterveneConfig, *, model: Any = None, tokenizer: Any = None,
     sampling_base: Any = None, mesh: Any = None, progress: bool = True,
 ) -> interveners.Intervener:
     """The intervener ``cfg.intervener`` names.
@@ -61,7 +61,7 @@ def make_intervener(
 
 
 def run(
-    run: rundir.RunDir, cfg: config_lib.InterveneConfig, *,
+    run: rundir.RunDir, cfg: intervene_config.InterveneConfig, *,
     problems: Mapping[str, records.Problem], attempts: Sequence[Mapping[str, Any]],
     intervener: interveners.Intervener, tokenizer: Any = None, progress: bool = True,
 ) -> dict[str, Any]:

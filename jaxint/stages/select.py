@@ -28,7 +28,7 @@ from jaxint.data import loaders, records
 from jaxint.intervene import continuations
 from jaxint.models import decoder
 from jaxint.sampling import config as sampling_config
-from jaxint.stages import config as config_lib
+from jaxint.stages import config as stages_config
 
 log = logging.getLogger(__name__)
 POOL_FILE = "pool.jsonl"
@@ -47,7 +47,7 @@ def _shard_rows(
 
 
 def run(
-    run_dir: rundir.RunDir, cfg: config_lib.SelectConfig, *, model: decoder.Decoder,
+    run_dir: rundir.RunDir, cfg: stages_config.SelectConfig, *, model: decoder.Decoder,
     tokenizer: Any, problems: Sequence[records.Problem],
     sampling_base: sampling_config.SamplingConfig, mesh: Mesh | None = None,
     timeout_s: float = 10.0, progress: bool = True,
@@ -74,7 +74,7 @@ def run(
     return write_pool(run_dir, cfg, list(shards.read()))
 
 
-def stats(cfg: config_lib.SelectConfig, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def stats(cfg: stages_config.SelectConfig, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Counts of the kept pool and the histogram of correct attempts per scored problem."""
     scored = [r for r in rows if not r.get("skipped")]
     hist = collections.Counter(int(r["num_correct"]) for r in scored)
@@ -91,7 +91,7 @@ def stats(cfg: config_lib.SelectConfig, rows: Sequence[dict[str, Any]]) -> dict[
 
 
 def write_pool(
-    run_dir: rundir.RunDir, cfg: config_lib.SelectConfig, rows: Sequence[dict[str, Any]]
+    run_dir: rundir.RunDir, cfg: stages_config.SelectConfig, rows: Sequence[dict[str, Any]]
 ) -> dict[str, Any]:
     """Writes `pool.jsonl` and `stats.json`; returns the stage summary."""
     summary = stats(cfg, rows)

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from jaxint.train import config as config_lib
+from jaxint.train import config as train_config
 from jaxint.train import grpo, logprobs
 from jaxint.train import state as state_lib
 
@@ -36,7 +36,7 @@ def make_score_fn(graphdef: nnx.GraphDef, chunk: int) -> Callable:
 
 
 def make_update_fn(
-    graphdef: nnx.GraphDef, tx: optax.GradientTransformation, cfg: config_lib.GRPOConfig
+    graphdef: nnx.GraphDef, tx: optax.GradientTransformation, cfg: train_config.GRPOConfig
 ) -> Callable:
     """(state, mini-batch with leaves [A, micro, ...]) -> (state, metrics).
 

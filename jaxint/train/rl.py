@@ -24,7 +24,7 @@ from jaxint.sampling import api as sampling_api
 from jaxint.sampling import config as sampling_config
 from jaxint.sampling import engine as engine_lib
 from jaxint.train import checkpoint as ckpt_lib
-from jaxint.train import config as config_lib
+from jaxint.train import config as train_config
 from jaxint.train import grpo, grpo_step, loop_utils, optim, preemption, rollouts
 from jaxint.train import state as state_lib
 
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 GROUPS_FILE = "groups.jsonl"
 
 
-def sampler_config(cfg: config_lib.GRPOConfig,
+def sampler_config(cfg: train_config.GRPOConfig,
                    stop_token_ids: Sequence[int] = ()) -> sampling_config.SamplingConfig:
     """Rollout sampling settings (also what `jaxint plan` sizes); the trainer stops
     generation at the chat template's end of turn."""
@@ -48,7 +48,7 @@ class GRPOTrainer:
 
     def __init__(
         self, model: decoder.Decoder, tokenizer: Any, problems: Sequence[records.Problem],
-        cfg: config_lib.GRPOConfig, out_dir: str | pathlib.Path, *, mesh: Mesh | None = None,
+        cfg: train_config.GRPOConfig, out_dir: str | pathlib.Path, *, mesh: Mesh | None = None,
         verify_timeout_s: float = 10.0,
     ):
         if not problems:

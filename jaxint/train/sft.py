@@ -20,7 +20,7 @@ from jaxint.data import pipelines
 from jaxint.models import decoder, hf_io
 from jaxint.parallel import host
 from jaxint.train import checkpoint as ckpt_lib
-from jaxint.train import config as config_lib
+from jaxint.train import config as train_config
 from jaxint.train import loop_utils, optim, preemption, sft_batching, sft_step
 from jaxint.train import state as state_lib
 
@@ -37,14 +37,14 @@ def split_eval(examples: Sequence[Any], fraction: float, seed: int) -> tuple[lis
             [e for i, e in enumerate(examples) if i in held])
 
 
-def _local_batch(cfg: config_lib.SFTConfig) -> int:
+def _local_batch(cfg: train_config.SFTConfig) -> int:
     count = jax.process_count()
     if cfg.batch_size % count:
         raise ValueError(f"sft.batch_size ({cfg.batch_size}) must divide over {count} processes")
     return cfg.batch_size // count
 
 
-def steps_per_epoch(examples: Sequence[Any], cfg: config_lib.SFTConfig) -> int:
+def steps_per_epoch(examples: Sequence[Any], cfg: train_config.SFTConfig) -> int:
     """Optimizer steps in one pass: ceil(N / batch_size) when batch_size counts examples;
     with `pack_rows` packing decides it, so it is counted on the host."""
     if cfg.batching != "pack_rows":
@@ -54,7 +54,7 @@ def steps_per_epoch(examples: Sequence[Any], cfg: config_lib.SFTConfig) -> int:
     return max(1, sum(1 for _ in ds))
 
 
-def train_batches(examples: Sequence[Any], cfg: config_lib.SFTConfig) -> Any:
+def train_batches(examples: Sequence[Any], cfg: train_config.SFTConfig) -> Any:
     """The endless, resumable (get_state / set_state) iterator of this process's batches."""
     if cfg.batching == "pack_rows":
         return iter(pipelines.sft_batches(examples, batch_size=_local_batch(cfg),
@@ -73,7 +73,7 @@ class SFTTrainer:
     first update, so use `trainer.model()` (or the export) afterwards, not the old object.
     """
 
-    def __init__(self, model: decoder.Decoder, examples: Sequence[Any], cfg: config_lib.SFTConfig,
+    def __init__(self, model: decoder.Decoder, examples: Sequence[Any], cfg: train_config.SFTConfig,
                  out_dir: str | pathlib.Path, *, mesh: Mesh | None = None):
         host.require_mesh_if_multiprocess(mesh, "SFTTrainer")
         self.cfg, self.mesh = cfg, mesh

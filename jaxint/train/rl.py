@@ -15,17 +15,16 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh
 
-from jaxint import progress as progress_lib
 from jaxint import rundir, stage_sampling
 from jaxint.data import pipelines, records
-from jaxint.models import decoder, hf_io
+from jaxint.models import decoder
 from jaxint.parallel import host
 from jaxint.sampling import api as sampling_api
 from jaxint.sampling import config as sampling_config
 from jaxint.sampling import engine as engine_lib
 from jaxint.train import checkpoint as ckpt_lib
 from jaxint.train import config as train_config
-from jaxint.train import grpo, grpo_step, loop_utils, optim, preemption, rollouts
+from jaxint.train import grpo, grpo_step, loop_utils, optim, rollouts, shell
 from jaxint.train import state as state_lib
 
 log = logging.getLogger(__name__)
@@ -39,12 +38,14 @@ def sampler_config(cfg: train_config.GRPOConfig,
     return stage_sampling.settings(cfg, n=cfg.samples_per_prompt, stop_token_ids=stop_token_ids)
 
 
-class GRPOTrainer:
+class GRPOTrainer(shell.Shell):
     """Owns the train state, the (optional) frozen reference, the engine and the prompts.
 
     The trainer takes over the model passed in: its parameter buffers are donated to the
     first update, so use `trainer.model()` (or the export) afterwards, not the old object.
     """
+
+    name = "GRPO"
 
     def __init__(
         self, model: decoder.Decoder, tokenizer: Any, problems: Sequence[records.Problem],
@@ -78,33 +79,8 @@ class GRPOTrainer:
             grpo_step.make_update_fn(self.graphdef, self.tx, cfg), self.state, mesh)
         self.timer = loop_utils.Timer()
 
-    # ------------------------------------------------------------------ persistence
-    def restore(self, metrics: rundir.Metrics | None = None) -> bool:
-        """Resumes from the latest checkpoint if there is one; `metrics` loses the rows logged
-        after it (those steps are redone), so no step appears twice."""
-        if self.checkpoints.latest_step() is None:
-            if metrics is not None:
-                metrics.truncate_after(0)
-            return False
-        with loop_utils.mesh_context(self.mesh):
-            self.state, extra = self.checkpoints.restore(self.state)
-        self.prompts.set_state(extra["data"])
-        self.step = int(extra["step"])
-        if metrics is not None:
-            metrics.truncate_after(self.step)
-        log.info("resumed GRPO at step %d", self.step)
-        return True
-
-    def _save(self, *, force: bool = False) -> None:
-        self.checkpoints.save(self.step, self.state,
-                              {"data": self.prompts.get_state(), "step": self.step}, force=force)
-
-    def model(self) -> decoder.Decoder:
-        return nnx.merge(self.graphdef, self.state.params)
-
-    def export(self, path: str | pathlib.Path, *, tokenizer_dir: str | None = None) -> pathlib.Path:
-        return hf_io.save_hf(self.model(), path, dtype=self.model_config.dtype,
-                             tokenizer_dir=tokenizer_dir)
+    def resumable_data(self) -> Any:
+        return self.prompts
 
     # ------------------------------------------------------------------ one step
     def _micro_batches(self, batch: dict[str, np.ndarray], size: int):
@@ -212,25 +188,12 @@ class GRPOTrainer:
 
     # ------------------------------------------------------------------ the loop
     def run(self, metrics: rundir.Metrics, *, progress: bool = True) -> dict[str, Any]:
-        preemption.install()
-        self.restore(metrics)
-        bar = progress_lib.Bar(total=self.cfg.steps, initial=self.step, desc="grpo",
-                               disable=not progress)
-        history = []
-        while self.step < self.cfg.steps:
+        def one_step(bar: Any) -> None:
             m = self.train_step()
             metrics.write(m)
-            history.append(m)
             bar.set_postfix(reward=f"{m['reward_mean']:.3f}", zero_adv=f"{m['zero_adv_frac']:.2f}")
-            bar.update(1)
-            self._save()
-            if preemption.requested():
-                self._save(force=True)
-                self.checkpoints.close()
-                raise preemption.Preempted(f"GRPO preempted at step {self.step}")
-        bar.close()
-        self._save(force=True)
-        self.checkpoints.wait()
+
+        self.loop(metrics, self.cfg.steps, one_step, desc="grpo", progress=progress)
         return summarize(metrics.read(), steps=self.step)
 
 

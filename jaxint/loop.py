@@ -152,7 +152,8 @@ class Pipeline:
             tokenizer=self.tokenizer(), progress=self.progress)
 
     def stage_filter(self) -> dict[str, Any]:
-        rows = list(rundir.read_jsonl(self.run_dir.root / "intervene" / "interventions.jsonl"))
+        rows = intervene_stage.read_interventions(
+            self.run_dir.root / "intervene" / "interventions.jsonl")
         return filter_stage.run(
             self.run_dir, self.cfg.filter, problems=self.problems_by_id(), interventions=rows,
             model=self.policy(), tokenizer=self.tokenizer(), mesh=self.mesh,

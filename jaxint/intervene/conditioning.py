@@ -21,23 +21,22 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from jaxint.data import records
-from jaxint.intervene import continuations, proposals
+from jaxint.intervene import continuations
 from jaxint.intervene import steps as steps_lib
 
 CONDITIONS = ("problem", "prefix", "original_step", "intervention")
 
 
 def requests_for(
-    problem: records.Problem, record: Mapping[str, Any]
+    problem: records.Problem, record: records.Intervention
 ) -> dict[str, continuations.Request]:
-    """The four requests of one intervention record (``steps``, ``location``, and the
-    target it holds, or ``content`` to build it from)."""
-    steps, k = record["steps"], int(record["location"])
+    """The four requests of one intervention record (its steps, location and stored target)."""
+    steps, k = record.steps, record.location
     partials = {
         "problem": None,
         "prefix": steps_lib.SEPARATOR.join(steps[: k - 1]) or None,
         "original_step": steps_lib.SEPARATOR.join(steps[:k]),
-        "intervention": proposals.from_row(record).target,  # as stored, never rebuilt
+        "intervention": record.target,  # as stored, never rebuilt
     }
     return {
         name: continuations.Request(problem.problem, partial, problem.answer)
@@ -47,7 +46,7 @@ def requests_for(
 
 def measure(
     model: Any, tokenizer: Any, problems: Mapping[str, records.Problem],
-    interventions: Sequence[Mapping[str, Any]], sampling_cfg: Any, *, seed: int = 0,
+    interventions: Sequence[records.Intervention], sampling_cfg: Any, *, seed: int = 0,
     mesh: Any = None, timeout_s: float = 10.0, num_workers: int | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -58,7 +57,7 @@ def measure(
         {"problems_solved", "num_correct", "num_samples", "mean_accuracy"}}, "items": [...]}``
         where ``items`` holds each record's per-condition correct counts.
     """
-    per_item = [requests_for(problems[r["problem_id"]], r) for r in interventions]
+    per_item = [requests_for(problems[r.problem_id], r) for r in interventions]
     results = {}
     for name in CONDITIONS:
         results[name] = continuations.sample_and_score(
@@ -70,13 +69,14 @@ def measure(
 
 
 def summarise(
-    interventions: Sequence[Mapping[str, Any]], rewards: Mapping[str, Sequence[Sequence[int]]]
+    interventions: Sequence[records.Intervention],
+    rewards: Mapping[str, Sequence[Sequence[int]]],
 ) -> dict[str, Any]:
     """Aggregates per-condition rewards (``rewards[condition][item][sample]``)."""
     conditions = {}
     for name, per_item in rewards.items():
         pairs = zip(interventions, per_item, strict=True)
-        solved = {r["problem_id"] for r, rw in pairs if sum(rw) > 0}
+        solved = {r.problem_id for r, rw in pairs if sum(rw) > 0}
         correct = sum(sum(rw) for rw in per_item)
         samples = sum(len(rw) for rw in per_item)
         conditions[name] = {
@@ -84,13 +84,13 @@ def summarise(
             "mean_accuracy": correct / samples if samples else None,
         }
     items = [
-        {"problem_id": r["problem_id"], "sample_index": r["sample_index"],
+        {"problem_id": r.problem_id, "sample_index": r.sample_index,
          **{name: int(sum(rewards[name][i])) for name in rewards}}
         for i, r in enumerate(interventions)
     ]
     return {
         "num_interventions": len(interventions),
-        "num_problems": len({r["problem_id"] for r in interventions}),
+        "num_problems": len({r.problem_id for r in interventions}),
         "conditions": conditions,
         "items": items,
     }

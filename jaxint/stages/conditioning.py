@@ -14,6 +14,7 @@ from jaxint import rundir
 from jaxint.data import records
 from jaxint.intervene import conditioning
 from jaxint.intervene import config as intervene_config
+from jaxint.stages import intervene as intervene_stage
 
 STAGE = "conditioning"
 
@@ -27,10 +28,8 @@ def run(
     """Measures `intervene/interventions.jsonl`; writes `conditioning/summary.json` and the
     stage's metrics; returns the result (see `conditioning.measure`)."""
     source = run_dir.root / "intervene" / "interventions.jsonl"
-    if not source.is_file():
-        raise FileNotFoundError(f"{source}: run the intervene stage first")
     result = conditioning.measure(
-        model, tokenizer, problems, list(rundir.read_jsonl(source)),
+        model, tokenizer, problems, intervene_stage.read_interventions(source),
         cfg.sampling(sampling_base), seed=cfg.seed, mesh=mesh, timeout_s=timeout_s,
         progress=progress)
     if rundir.is_writer():

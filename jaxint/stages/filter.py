@@ -15,6 +15,7 @@ the scoring itself is ``jaxint.intervene.filter``. The runner marks the manifest
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -32,7 +33,7 @@ STAGE = "filter"
 
 def run(
     run: rundir.RunDir, cfg: intervene_config.FilterConfig, *,
-    problems: Mapping[str, records.Problem], interventions: Sequence[Mapping[str, Any]],
+    problems: Mapping[str, records.Problem], interventions: Sequence[records.Intervention],
     model: Any, tokenizer: Any, mesh: Any = None, sampling_base: Any = None,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -42,7 +43,7 @@ def run(
         run: The run directory.
         cfg: Filter settings (``enabled`` False keeps everything unscored).
         problems: Problems by id.
-        interventions: Records of ``intervene/interventions.jsonl``, in that order.
+        interventions: The records of ``intervene/interventions.jsonl``, in that order.
         model, tokenizer: The policy that continues the targets.
         mesh: The mesh its parameters live on.
         sampling_base: Engine settings (slots, chunk size) to start from.
@@ -52,20 +53,19 @@ def run(
         The statistics (also in ``filter/stats.json`` and the stage's metrics).
     """
     stage_dir = run.stage(STAGE)
-    records_ = [dict(r) for r in interventions]
-    unknown = sorted({r["problem_id"] for r in records_} - set(problems))
+    unknown = sorted({r.problem_id for r in interventions} - set(problems))
     if cfg.enabled and unknown:
         raise ValueError(f"interventions name unknown problems: {unknown[:5]}")
     if not cfg.enabled:
-        summary: dict[str, Any] = {"enabled": False, "interventions": len(records_),
-                                   "kept": len(records_)}
-        return _finish(run, records_, summary)
-    keys = [(r["problem_id"], r["sample_index"], r["target"]) for r in records_]
+        summary: dict[str, Any] = {"enabled": False, "interventions": len(interventions),
+                                   "kept": len(interventions)}
+        return _finish(run, list(interventions), summary)
+    keys = [(r.problem_id, r.sample_index, r.target) for r in interventions]
     guard.guard_plan(stage_dir, guard.fingerprint(configlib.to_dict(cfg), keys))
     shards = rundir.Shards(stage_dir, "shard")
     rows: list[dict[str, Any]] = []
     for index, batch in enumerate(progress_lib.Bar(
-            rundir.chunks(records_, cfg.shard_size), desc="filter", unit="shard",
+            rundir.chunks(list(interventions), cfg.shard_size), desc="filter", unit="shard",
             disable=not progress)):
         if shards.done(index):
             rows.extend(rundir.read_jsonl(shards.path(index)))
@@ -76,8 +76,9 @@ def run(
         )
         shards.write(index, out)
         rows.extend(out)
-    kept = [{**rec, "num_samples": row["num_samples"], "num_correct": row["num_correct"]}
-            for rec, row in zip(records_, rows, strict=True) if row["kept"]]
+    kept = [dataclasses.replace(rec, num_samples=row["num_samples"],
+                                num_correct=row["num_correct"])
+            for rec, row in zip(interventions, rows, strict=True) if row["kept"]]
     summary = {"enabled": True, **stats.filter_stats(rows)}
     skipped = intervene_stage.write_rejects(stage_dir, rows)
     if skipped:
@@ -85,8 +86,9 @@ def run(
     return _finish(run, kept, summary)
 
 
-def _finish(run: rundir.RunDir, kept: list[dict[str, Any]],
+def _finish(run: rundir.RunDir, kept: list[records.Intervention],
             summary: dict[str, Any]) -> dict[str, Any]:
-    intervene_stage.write_outputs(run.stage(STAGE), "kept.jsonl", kept, summary)
+    intervene_stage.write_outputs(run.stage(STAGE), "kept.jsonl", [k.to_json() for k in kept],
+                                  summary)
     run.metrics(STAGE).write(stats.flatten(summary))
     return summary

@@ -128,6 +128,18 @@ def _finish(
     return summary
 
 
+def read_interventions(path: pathlib.Path) -> list[records.Intervention]:
+    """The records of an interventions file (``interventions.jsonl``, ``kept.jsonl``, or one
+    a user wrote with only ``steps``, ``location`` and ``content``: see ``proposals.from_row``).
+
+    Raises:
+        FileNotFoundError: there is no such file.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no interventions (run the intervene stage first)")
+    return [proposals.from_row(row) for row in rundir.read_jsonl(path)]
+
+
 def write_outputs(stage_dir: pathlib.Path, name: str, kept: Sequence[Mapping[str, Any]],
                   summary: Mapping[str, Any]) -> None:
     """The stage's kept records (``name``) and ``stats.json``, by the writing process only."""

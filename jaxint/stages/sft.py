@@ -9,8 +9,9 @@ from jax.sharding import Mesh
 
 from jaxint import rundir
 from jaxint.data import chat, records
-from jaxint.intervene import proposals, targets
+from jaxint.intervene import targets
 from jaxint.models import decoder
+from jaxint.stages import intervene as intervene_stage
 from jaxint.train import config as train_config
 from jaxint.train import sft
 
@@ -21,9 +22,7 @@ def intervention_records(run_dir: rundir.RunDir) -> list[records.Intervention]:
     kept = run_dir.root / "filter" / "kept.jsonl"
     source = kept if run_dir.is_done("filter") and kept.is_file() else (
         run_dir.root / "intervene" / "interventions.jsonl")
-    if not source.is_file():
-        raise FileNotFoundError(f"{source}: no interventions (run the intervene stage first)")
-    return [proposals.from_row(row) for row in rundir.read_jsonl(source)]
+    return intervene_stage.read_interventions(source)
 
 
 def examples(

@@ -10,23 +10,22 @@ from typing import Any
 from jax.sharding import Mesh
 
 from jaxint import progress as progress_lib
-from jaxint import rundir, stage_sampling
+from jaxint import rundir, sample_score, stage_sampling
 from jaxint.data import records
 from jaxint.evaluation import config as eval_config
 from jaxint.evaluation import passk
 from jaxint.models import decoder
 from jaxint.sampling import api as sampling_api
 from jaxint.sampling import engine as engine_lib
-from jaxint.train import rollouts
 
 
 def _shard_records(
     engine: engine_lib.Engine, params, tokenizer, problems: Sequence[records.Problem],
     cfg: eval_config.EvalConfig, shard: int, progress: bool,
 ) -> list[dict[str, Any]]:
-    prompts, samples = rollouts.sample(engine, params, tokenizer, problems,
+    prompts, samples = sample_score.sample(engine, params, tokenizer, problems,
                                        seed=cfg.seed * 1_000_003 + shard, progress=progress)
-    ro = rollouts.score(problems, prompts, samples, timeout_s=cfg.verify_timeout_s)
+    ro = sample_score.score(problems, prompts, samples, timeout_s=cfg.verify_timeout_s)
     out = []
     for p, group, rewards, reasons in zip(problems, samples, ro.rewards, ro.reasons):
         out.append({

@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from jaxint import sample_score
 from jaxint.data import records
-from jaxint.intervene import continuations
 from jaxint.intervene import steps as steps_lib
 
 CONDITIONS = ("problem", "prefix", "original_step", "intervention")
@@ -29,7 +29,7 @@ CONDITIONS = ("problem", "prefix", "original_step", "intervention")
 
 def requests_for(
     problem: records.Problem, record: records.Intervention
-) -> dict[str, continuations.Request]:
+) -> dict[str, sample_score.Request]:
     """The four requests of one intervention record (its steps, location and stored target)."""
     steps, k = record.steps, record.location
     partials = {
@@ -39,7 +39,7 @@ def requests_for(
         "intervention": record.target,  # as stored, never rebuilt
     }
     return {
-        name: continuations.Request(problem.problem, partial, problem.answer)
+        name: sample_score.Request(problem.problem, partial, problem.answer)
         for name, partial in partials.items()
     }
 
@@ -60,7 +60,7 @@ def measure(
     per_item = [requests_for(problems[r.problem_id], r) for r in interventions]
     results = {}
     for name in CONDITIONS:
-        results[name] = continuations.sample_and_score(
+        results[name] = sample_score.sample_and_score(
             model, tokenizer, [item[name] for item in per_item], sampling_cfg, seed=seed,
             mesh=mesh, timeout_s=timeout_s, num_workers=num_workers, progress=progress,
             desc=f"conditioning/{name}",

@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from jaxint import sample_score
 from jaxint.data import records
 from jaxint.intervene import config as intervene_config
-from jaxint.intervene import continuations
 
 
 def keep(num_correct: int, min_correct: int) -> bool:
-    """The keep rule: at least ``min_correct`` correct continuations."""
+    """The keep rule: at least ``min_correct`` correct sample_score."""
     return num_correct >= min_correct
 
 
@@ -46,11 +46,11 @@ def filter_batch(
         adds ``rejected`` (``"prompt_too_long"``), ``prompt_tokens`` and ``detail``.
     """
     requests = [
-        continuations.Request(problems[r.problem_id].problem, r.target,
+        sample_score.Request(problems[r.problem_id].problem, r.target,
                               problems[r.problem_id].answer)
         for r in interventions
     ]
-    scored = continuations.sample_and_score(
+    scored = sample_score.sample_and_score(
         model, tokenizer, requests, cfg.sampling(sampling_base), seed=seed, mesh=mesh,
         timeout_s=cfg.score_timeout_s, num_workers=cfg.score_workers, progress=progress,
         desc="filter",
@@ -58,7 +58,7 @@ def filter_batch(
     return [_row(r, s, cfg) for r, s in zip(interventions, scored, strict=True)]
 
 
-def _row(record: records.Intervention, s: continuations.Scored,
+def _row(record: records.Intervention, s: sample_score.Scored,
          cfg: intervene_config.FilterConfig) -> dict[str, Any]:
     row = {
         "problem_id": record.problem_id, "sample_index": record.sample_index,

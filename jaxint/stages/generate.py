@@ -8,14 +8,13 @@ from typing import Any
 from jax.sharding import Mesh
 
 from jaxint import progress as progress_lib
-from jaxint import rundir, stage_sampling
+from jaxint import rundir, sample_score, stage_sampling
 from jaxint.data import loaders, records
 from jaxint.models import decoder
 from jaxint.sampling import api as sampling_api
 from jaxint.sampling import config as sampling_config
 from jaxint.sampling import engine as engine_lib
 from jaxint.stages import config as stages_config
-from jaxint.train import rollouts
 
 
 def sampler_config(cfg: stages_config.GenerateConfig,
@@ -35,7 +34,7 @@ def fitting_problems(
     the problems, tokenizer and config, so shards stay the same across resumes."""
     kept, rejects = [], []
     for p in problems:
-        n = len(rollouts.user_prompt(tokenizer, p))
+        n = len(sample_score.user_prompt(tokenizer, p))
         if n > cfg.max_prompt_tokens:
             rejects.append({"problem_id": p.id, "reason": "prompt_too_long", "prompt_tokens": n,
                             "detail": f"prompt has {n} tokens > generate.max_prompt_tokens="
@@ -76,7 +75,7 @@ def run(
                                                disable=not progress)):
         if shards.done(k):
             continue
-        _, samples = rollouts.sample(engine, params, tokenizer, chunk,
+        _, samples = sample_score.sample(engine, params, tokenizer, chunk,
                                      seed=cfg.seed * 1_000_003 + k, progress=progress)
         shards.write(k, [
             {"problem_id": p.id, "sample_index": s.sample_index, "completion": s.text,

@@ -2,7 +2,7 @@
 
 Each problem gets `select.samples` attempts (the paper: 64); a problem is kept when at most
 `select.max_correct` of them are correct (the paper: 0). Attempts are sampled and scored by
-the one sample-and-score path (`intervene.continuations`), shard by shard: shard k always
+the one sample-and-score path (`jaxint.sample_score`), shard by shard: shard k always
 holds the same problems and uses seed (seed, k), so a resumed run writes exactly what an
 uninterrupted one would, and SIGTERM stops the stage after the shard being committed.
 
@@ -23,9 +23,8 @@ from typing import Any
 from jax.sharding import Mesh
 
 from jaxint import progress as progress_lib
-from jaxint import rundir, stage_sampling
+from jaxint import rundir, sample_score, stage_sampling
 from jaxint.data import loaders, records
-from jaxint.intervene import continuations
 from jaxint.models import decoder
 from jaxint.sampling import config as sampling_config
 from jaxint.stages import config as stages_config
@@ -36,7 +35,7 @@ STATS_FILE = "stats.json"
 
 
 def _shard_rows(
-    chunk: Sequence[records.Problem], scored: Sequence[continuations.Scored]
+    chunk: Sequence[records.Problem], scored: Sequence[sample_score.Scored]
 ) -> list[dict[str, Any]]:
     rows = []
     for p, s in zip(chunk, scored, strict=True):
@@ -63,8 +62,8 @@ def run(
                                                disable=not progress)):
         if shards.done(k):
             continue
-        scored = continuations.sample_and_score(
-            model, tokenizer, [continuations.Request(p.problem, None, p.answer) for p in chunk],
+        scored = sample_score.sample_and_score(
+            model, tokenizer, [sample_score.Request(p.problem, None, p.answer) for p in chunk],
             sampling_cfg, seed=cfg.seed * 1_000_003 + k, mesh=mesh, timeout_s=timeout_s,
             progress=progress, desc="select")
         rows = _shard_rows(chunk, scored)

@@ -15,7 +15,7 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh
 
-from jaxint import rundir, stage_sampling
+from jaxint import rundir, sample_score, stage_sampling
 from jaxint.data import pipelines, records
 from jaxint.models import decoder
 from jaxint.parallel import host
@@ -124,12 +124,12 @@ class GRPOTrainer(shell.Shell):
         with loop_utils.mesh_context(self.mesh):
             with self.timer.phase("rollout"):
                 params = sampling_api.cast_params(self.state.params, self.model_config)
-                prompts, samples = rollouts.sample(
+                prompts, samples = sample_score.sample(
                     self.engine, params, self.tokenizer, problems,
                     seed=cfg.seed * 1_000_003 + self.step)
                 del params
             with self.timer.phase("scoring"):
-                ro = rollouts.score(problems, prompts, samples, timeout_s=self.verify_timeout_s)
+                ro = sample_score.score(problems, prompts, samples, timeout_s=self.verify_timeout_s)
             with self.timer.phase("training"):
                 zero = np.asarray(grpo.zero_advantage_groups(jnp.asarray(ro.rewards)))
                 adv = np.asarray(grpo.advantages(
@@ -146,7 +146,7 @@ class GRPOTrainer(shell.Shell):
         self._log_groups(ro)
         return self._metrics(ro, batch, entropy, zero, updates)
 
-    def _log_groups(self, ro: rollouts.Rollouts) -> None:
+    def _log_groups(self, ro: sample_score.Rollouts) -> None:
         """One row per step in `groups.jsonl`: which problems were sampled and how many of
         their G samples were correct, so an analysis can tell *which* groups carried no
         signal (all wrong: the regime InT targets; all correct) by any problem property."""
@@ -158,7 +158,8 @@ class GRPOTrainer(shell.Shell):
         with open(self.out_dir / GROUPS_FILE, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
 
-    def _metrics(self, ro: rollouts.Rollouts, batch, entropy, zero, updates) -> dict[str, float]:
+    def _metrics(self, ro: sample_score.Rollouts, batch, entropy, zero,
+                 updates) -> dict[str, float]:
         mask = batch["loss_mask"][:, 1:]
         n = max(float(mask.sum()), 1.0)
         times = self.timer.pop()

@@ -10,10 +10,10 @@ import json
 
 import pytest
 
-from jaxint import intervene, rundir, sampling
+from jaxint import intervene, rundir, sample_score, sampling
 from jaxint.data import chat
 from jaxint.data import records as records_lib
-from jaxint.intervene import conditioning, config, continuations, filter, interveners, proposals
+from jaxint.intervene import conditioning, config, filter, interveners, proposals
 from jaxint.intervene import steps as steps_lib
 from jaxint.stages import filter as filter_stage
 from tests.intervene.conftest import planted
@@ -50,10 +50,10 @@ def oracle_records(problems):
 
 
 def test_continuation_prompt_is_the_sft_prefix(char_tokenizer):
-    request = continuations.Request("What is 2+2?", "First, 2+2", "4")
+    request = sample_score.Request("What is 2+2?", "First, 2+2", "4")
     example = chat.render_example(char_tokenizer, [{"role": "user", "content": "What is 2+2?"}],
                                   [("response", "First, 2+2", True)], add_eos=False)
-    assert continuations.prompt_ids(char_tokenizer, request) == example.tokens.tolist()
+    assert sample_score.prompt_ids(char_tokenizer, request) == example.tokens.tolist()
 
 
 def filter_cfg(**overrides):
@@ -102,7 +102,7 @@ def test_filter_skips_targets_over_max_prompt_tokens(tmp_path, tiny_model, char_
     long = solved.index(True)
     records[long] = dataclasses.replace(records[long], prefix="x" * 300 + records[long].prefix)
     by_id = {p.id: p for p in model_problems}
-    lengths = [len(continuations.prompt_ids(char_tokenizer, continuations.Request(
+    lengths = [len(sample_score.prompt_ids(char_tokenizer, sample_score.Request(
         by_id[r.problem_id].problem, r.target, ""))) for r in records]
     limit = max(n for i, n in enumerate(lengths) if i != long)
     assert lengths[long] > limit

@@ -21,9 +21,9 @@ import jax
 import numpy as np
 import pytest
 
-from jaxint import rundir
+from jaxint import rundir, sample_score
 from jaxint.sampling import api as sampling_api
-from jaxint.train import config, rl, rollouts
+from jaxint.train import config, rl
 from tests.train import tiny
 
 # The warm start, the reference run and the resumed run take ~70 s with a cold compile
@@ -65,9 +65,9 @@ def _mean_reward(trainer: rl.GRPOTrainer, params, problems) -> float:
     params = sampling_api.cast_params(params, trainer.model_config)
     rewards = []
     for k in range(EVAL_REPEATS):
-        prompts, samples = rollouts.sample(trainer.engine, params, trainer.tokenizer, problems,
+        prompts, samples = sample_score.sample(trainer.engine, params, trainer.tokenizer, problems,
                                            seed=123_456 + k)
-        rewards.append(rollouts.score(problems, prompts, samples).rewards)
+        rewards.append(sample_score.score(problems, prompts, samples).rewards)
     return float(np.mean(rewards))
 
 

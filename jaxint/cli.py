@@ -216,6 +216,34 @@ def report_error(err: BaseException) -> int:
     return 1
 
 
+def _run(cfg, progress: bool, restart_from: str | None) -> None:
+    """`jaxint run` / `jaxint demo`: the demo for a config with a `demo:` section (it is built
+    on the pipeline, so the runner is handed to `loop.run`), else the pipeline."""
+    from jaxint import loop
+
+    runner = None
+    if cfg.demo is not None:
+        from jaxint import demo
+
+        runner = demo.run
+    loop.run(cfg, progress=progress, restart_from=restart_from, runner=runner)
+
+
+def _conditioning(cfg, progress: bool) -> None:
+    """`jaxint conditioning CONFIG`: the measurement on the run's interventions, printed."""
+    from jaxint import loop
+    from jaxint.stages import conditioning
+
+    pipe = loop.Pipeline(cfg, progress=progress)
+    result = conditioning.run(
+        pipe.run_dir, cfg.filter, problems=pipe.problems_by_id(), model=pipe.policy(),
+        tokenizer=pipe.tokenizer(), sampling_base=pipe.engine_base(), mesh=pipe.mesh,
+        timeout_s=cfg.verify.timeout_s, progress=progress)
+    for name, c in result["conditions"].items():
+        print(f"{name:>15}: {c['problems_solved']}/{result['num_problems']} problems solved, "
+              f"mean accuracy {100 * c['mean_accuracy']:.2f}%")
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     if args.command == "status":  # before the compile cache: no jax import for a file reader
@@ -261,20 +289,16 @@ def _dispatch(args: argparse.Namespace) -> int:
                                                  f"name={pathlib.Path(args.out).name}"]
                                                 if args.out else [])
             overrides += ["demo.full=true"] if args.full else []
-            loop.run(_run_config(str(demo_config_path()), overrides), progress=progress,
-                     restart_from=args.restart_from)
+            _run(_run_config(str(demo_config_path()), overrides), progress, args.restart_from)
         elif args.command == "run":
-            loop.run(_run_config(args.config, args.overrides), progress=progress,
-                     restart_from=args.restart_from)
+            _run(_run_config(args.config, args.overrides), progress, args.restart_from)
         elif args.command == "eval":
             if not args.config:
                 raise SystemExit("jaxint eval: give CONFIG or --model DIR")
             loop.Pipeline(_run_config(args.config, _eval_overrides(args), ["eval"]),
                           progress=progress).run()
         elif args.command == "conditioning":
-            from jaxint.stages import conditioning
-
-            conditioning.run(_run_config(args.config, args.overrides), progress=progress)
+            _conditioning(_run_config(args.config, args.overrides), progress)
         else:
             loop.Pipeline(_run_config(args.config, args.overrides, [args.command]),
                           progress=progress, restart_from=args.restart_from).run()

@@ -13,7 +13,7 @@ import pathlib
 from collections.abc import Sequence
 from typing import Optional
 
-from jaxint import configlib
+from jaxint import configlib, drift
 from jaxint.data import config as data_config
 from jaxint.data import synthetic
 from jaxint.evaluation import config as eval_config
@@ -42,7 +42,6 @@ class DemoConfig:
             (every intermediate value lies in [0, max_value)).
         pretrain_steps, pretrain_batch, pretrain_lr, pretrain_seq_len: the base model's
             training (from random weights, one problem per row: the rows are short).
-        eval_samples: samples per held-out problem for accuracy (greedy when temperature 0).
         max_start: largest start value (default: the largest max_digits-digit number).
         trap_fraction: share of pool and held-out problems with exactly one trap step (a
             phrase the pretraining corpus computes wrongly, never the last operation); 0
@@ -70,8 +69,6 @@ class DemoConfig:
     pretrain_batch: int = 32
     pretrain_lr: float = 3e-3
     pretrain_seq_len: int = 512
-    eval_samples: int = 4
-    eval_temperature: float = 0.7
     seed: int = 0
     max_start: Optional[int] = None
     trap_fraction: float = 0.0
@@ -89,7 +86,7 @@ class DemoConfig:
 
     def __post_init__(self) -> None:
         for name in ("train_problems", "heldout_problems", "num_steps", "max_digits",
-                     "pretrain_problems", "pretrain_steps", "pretrain_batch", "eval_samples",
+                     "pretrain_problems", "pretrain_steps", "pretrain_batch",
                      "pretrain_seq_len",
                      "hidden_size", "intermediate_size", "num_layers", "num_heads",
                      "num_kv_heads", "head_dim"):
@@ -164,4 +161,4 @@ class RunConfig:
 
 def load(path: str | pathlib.Path | None = None, overrides: Sequence[str] = ()) -> RunConfig:
     """The run config from a YAML file and `key=value` overrides (see `jaxint.configlib`)."""
-    return configlib.load(RunConfig, path, overrides)
+    return configlib.load(RunConfig, path, overrides, removed=drift.REMOVED)

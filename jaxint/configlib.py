@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import yaml
@@ -79,12 +79,15 @@ def _check_sections(schema: Any, layer: Any, source: str, prefix: str = "") -> N
             _check_sections(node, value, source, f"{prefix}{key}.")
 
 
-def _merge(schema: Any, layer: Any, source: str) -> Any:
+def _merge(schema: Any, layer: Any, source: str, removed: Mapping[str, str]) -> Any:
     _check_sections(schema, layer, source)
     try:
         return OmegaConf.merge(schema, layer)
     except OmegaConfBaseException as err:
         key = getattr(err, "full_key", None) or "?"
+        if key in removed:
+            raise ConfigError(f"{source}: key '{key}' was removed ({removed[key]}); "
+                              f"delete it") from None
         detail = str(getattr(err, "msg", None) or err).split("\n")[0] or type(err).__name__
         raise ConfigError(f"{source}: key '{key}': {detail}") from None
 
@@ -93,10 +96,12 @@ def load(
     cls: type[T],
     path: str | pathlib.Path | None = None,
     overrides: Sequence[str] = (),
+    removed: Mapping[str, str] | None = None,
 ) -> T:
     """Builds ``cls`` from defaults, then an optional YAML file, then ``key=value`` overrides.
 
     A YAML file may name a ``base:`` file (relative to itself) whose values it extends.
+    ``removed`` maps keys that no longer exist to why, for a clearer error than "unknown".
 
     Raises:
         ConfigError: unknown key, wrong type, or a value rejected by a dataclass's validation;
@@ -106,12 +111,13 @@ def load(
     if path is not None:
         path = pathlib.Path(path)
         for source, layer in _read_chain(path):
-            cfg = _merge(cfg, OmegaConf.create(layer), str(source))
+            cfg = _merge(cfg, OmegaConf.create(layer), str(source), removed or {})
     bad = [o for o in overrides if "=" not in o]
     if bad:
         raise ConfigError(f"command line: overrides must look like key.sub=value, got {bad}")
     if overrides:
-        cfg = _merge(cfg, OmegaConf.from_dotlist(list(overrides)), "command line")
+        cfg = _merge(cfg, OmegaConf.from_dotlist(list(overrides)), "command line",
+                     removed or {})
     try:
         return OmegaConf.to_object(cfg)
     except (ValueError, TypeError) as err:

@@ -35,7 +35,8 @@ from jaxint.evaluation import evaluate as evaluate_lib
 from jaxint.models import hf_io
 from jaxint.parallel import distributed
 from jaxint.report import demo_section
-from jaxint.stages import demo_base, rl_stage
+from jaxint.stages import demo_base
+from jaxint.stages import rl as rl_stage
 from jaxint.train import config as train_config
 from jaxint.train import rl, sft
 

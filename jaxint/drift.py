@@ -38,6 +38,14 @@ _BEFORE_KEY: dict[str, Any] = {"data.decontaminate": False}
 # Values renamed at schema 2: an older entry's recorded name, and what that name reads now
 # (`sft.batching: pack` then meant today's `pack_rows`).
 _RENAMED: dict[str, dict[Any, Any]] = {"sft.batching": {"pack": "pack_rows", "pad": "examples"}}
+# Settings removed because nothing read them: a stage that recorded one computed nothing from
+# it, so its recorded value is dropped before comparing (an old run directory resumes).
+REMOVED: dict[str, str] = {
+    "demo.eval_samples": "the demo's evaluation reads eval.n",
+    "demo.eval_temperature": "the demo's evaluation reads eval.temperature",
+    "sft.export_hf": "the SFT stage always exports its model to sft/hf",
+    "rl.export_hf": "the RL stage always exports its model to rl/hf",
+}
 
 PIPELINE = ("select", "generate", "verify", "intervene", "filter", "sft", "rl", "eval")
 # Config sections each pipeline stage reads itself; a stage depends on its own sections and
@@ -207,8 +215,9 @@ def only_added_at_default(cfg: Any, old: dict[str, Any], new: dict[str, Any]) ->
 
 
 def recorded_config(entry: dict[str, Any]) -> dict[str, Any]:
-    """A manifest entry's recorded values, in today's names (`_RENAMED` for older entries)."""
-    values = dict(entry.get("config", {}))
+    """A manifest entry's recorded values, in today's names (`_RENAMED` for older entries)
+    and without the keys jaxint no longer has (`REMOVED`)."""
+    values = {k: v for k, v in entry.get("config", {}).items() if k not in REMOVED}
     if entry.get("schema", 1) < SCHEMA:
         for key, names in _RENAMED.items():
             if isinstance(values.get(key), str) and values[key] in names:

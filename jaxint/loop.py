@@ -13,6 +13,7 @@ import json
 import logging
 import pathlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 from jaxint import config as config_lib
@@ -21,16 +22,19 @@ from jaxint.data import chat, loaders, records
 from jaxint.data import config as data_config
 from jaxint.evaluation import evaluate as evaluate_lib
 from jaxint.evaluation import suite as eval_suite
-from jaxint.intervene import interveners
-from jaxint.intervene import stage as intervene_stage
 from jaxint.metrics import writers as metric_writers
 from jaxint.models import decoder
 from jaxint.models import spec as model_spec
 from jaxint.parallel import distributed
 from jaxint.parallel import mesh as mesh_lib
 from jaxint.sampling import config as sampling_config
-from jaxint.stages import generate, rl_stage, sft_stage, verify_stage
+from jaxint.stages import filter as filter_stage
+from jaxint.stages import generate
+from jaxint.stages import intervene as intervene_stage
+from jaxint.stages import rl as rl_stage
 from jaxint.stages import select as select_stage
+from jaxint.stages import sft as sft_stage
+from jaxint.stages import verify as verify_stage
 from jaxint.train import preemption
 
 log = logging.getLogger(__name__)
@@ -132,28 +136,25 @@ class Pipeline:
         return sampling_config.SamplingConfig(max_batch_slots=g.max_batch_slots,
                                               chunk_steps=g.chunk_steps)
 
-    def _intervener(self) -> interveners.Intervener:
-        cfg = self.cfg.intervene
-        if cfg.intervener == "oracle":
-            return interveners.OracleIntervener()
-        model = self.policy()
-        if cfg.intervener == "model":
-            model = model_spec.load(self.cfg.model.with_path(cfg.intervener_path), mesh=self.mesh)
-        return interveners.ModelIntervener(
-            model, self.tokenizer(), cfg.sampling(self.engine_base()), seed=cfg.seed,
-            mesh=self.mesh,
-            template_dir=cfg.template_dir, max_prompt_tokens=cfg.max_prompt_tokens,
-            progress=self.progress)
-
     def stage_intervene(self) -> dict[str, Any]:
-        return intervene_stage.run_intervene(
-            self.run_dir, self.cfg.intervene, problems=self.problems_by_id(),
-            attempts=verify_stage.failed_attempts(self.run_dir), intervener=self._intervener(),
+        cfg = self.cfg.intervene
+        model = None
+        if cfg.intervener == "policy":
+            model = self.policy()
+        elif cfg.intervener == "model":
+            model = model_spec.load(self.cfg.model.with_path(cfg.intervener_path), mesh=self.mesh)
+        intervener = intervene_stage.make_intervener(
+            cfg, model=model, tokenizer=self.tokenizer(),
+            sampling_base=self.engine_base(), mesh=self.mesh, progress=self.progress)
+        return intervene_stage.run(
+            self.run_dir, cfg, problems=self.problems_by_id(),
+            attempts=verify_stage.failed_attempts(self.run_dir), intervener=intervener,
             tokenizer=self.tokenizer(), progress=self.progress)
 
     def stage_filter(self) -> dict[str, Any]:
-        rows = list(rundir.read_jsonl(self.run_dir.root / "intervene" / "interventions.jsonl"))
-        return intervene_stage.run_filter(
+        rows = intervene_stage.read_interventions(
+            self.run_dir.root / "intervene" / "interventions.jsonl")
+        return filter_stage.run(
             self.run_dir, self.cfg.filter, problems=self.problems_by_id(), interventions=rows,
             model=self.policy(), tokenizer=self.tokenizer(), mesh=self.mesh,
             sampling_base=self.engine_base(), progress=self.progress)
@@ -267,19 +268,27 @@ class Pipeline:
 
 
 def run(cfg: config_lib.RunConfig, *, progress: bool = True,
-        restart_from: str | None = None) -> dict[str, Any]:
-    """`jaxint run`: the demo when the config has a `demo:` section, else the pipeline.
+        restart_from: str | None = None,
+        runner: Callable[..., dict[str, Any]] | None = None) -> dict[str, Any]:
+    """`jaxint run`: the pipeline, or `runner(cfg, progress=...)` in its place.
 
-    `restart_from` first archives that stage's and later stages' outputs (`drift`)."""
+    A config with a `demo:` section runs the demo, which is built on this module, so the
+    caller passes it in (`runner=demo.run`, as the CLI does): this module never imports it.
+    `restart_from` first archives that stage's and later stages' outputs (`drift`).
+
+    Raises:
+        ValueError: `cfg` has a `demo:` section and no `runner` is given.
+    """
+    if cfg.demo is not None and runner is None:
+        raise ValueError("a config with a demo: section runs through jaxint.demo.run "
+                         "(loop.run(cfg, runner=demo.run), or `jaxint run CONFIG`)")
     distributed.maybe_initialize(cfg.distributed)  # before anything touches a device
     if restart_from is not None:
         drift.restart_from(rundir.RunDir(cfg.run_dir), restart_from)
-    if cfg.demo is not None:
-        from jaxint import demo
-
+    if runner is not None:
         with metric_writers.session(cfg.logging, cfg.run_dir, run_name=cfg.name,
                                     config=configlib.to_dict(cfg)):
-            return demo.run(cfg, progress=progress)
+            return runner(cfg, progress=progress)
     return Pipeline(cfg, progress=progress).run()
 
 

@@ -28,8 +28,6 @@ import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-STAGES = ("generate", "verify", "intervene", "filter", "sft", "rl", "eval")
-
 
 class RunDirError(ValueError):
     """A run directory's own files (manifest, config) are unreadable or contradict the run;

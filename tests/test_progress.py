@@ -69,7 +69,7 @@ def test_the_verify_stage_shows_a_shard_bar_and_quiet_silences_it(tmp_path, caps
     `progress=False` (what `--quiet` passes down) they print nothing."""
     from jaxint import rundir
     from jaxint.data import records
-    from jaxint.stages import verify_stage
+    from jaxint.stages import verify as verify_stage
 
     problem = records.Problem("p0", "1+1?", "2", None, "test")
     gen = rundir.Shards(tmp_path / "generate")

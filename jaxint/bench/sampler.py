@@ -90,14 +90,9 @@ def run(*, repeats: int = 3, batch: int = 16, prompt_len: int = 64, new_tokens: 
     with tempfile.TemporaryDirectory() as d:
         if with_hf:
             hf_io.save_hf(model, d)
-        for name, (jx_mode, hf_mode) in MODES.items():
-            tps, first = _jaxint_tokens_per_s(model, prompts, new_tokens, jx_mode, repeats, chunk)
-            entry = {"jaxint_tokens_per_s": tps, "jaxint_first_call_s": first}
-            if with_hf:
-                entry["transformers_tokens_per_s"] = _hf_tokens_per_s(
-                    d, prompts, new_tokens, hf_mode, repeats)
-                entry["ratio"] = tps / entry["transformers_tokens_per_s"]
-            result[name] = entry
+        for name in MODES:
+            result[name] = _compare(model, d if with_hf else None, prompts, name,
+                                    new_tokens=new_tokens, repeats=repeats, chunk=chunk)
     result["long_tail"] = long_tail(model, requests=tail_requests, slots=batch, lo=16, hi=512,
                                     repeats=max(1, repeats - 1), chunk=chunk)
     return result
@@ -119,15 +114,22 @@ def run_model_dir(model_dir: str, *, repeats: int = 3, batch: int = 8, prompt_le
         "model_dir": str(model_dir), "model": dataclasses.asdict(cfg), "batch": batch,
         "prompt_len": prompt_len, "new_tokens": new_tokens, "repeats": repeats}}
     for name in modes:
-        jx_mode, hf_mode = MODES[name]
-        tps, first = _jaxint_tokens_per_s(model, prompts, new_tokens, jx_mode, repeats, chunk)
-        entry = {"jaxint_tokens_per_s": tps, "jaxint_first_call_s": first}
-        if with_hf:
-            entry["transformers_tokens_per_s"] = _hf_tokens_per_s(
-                model_dir, prompts, new_tokens, hf_mode, repeats)
-            entry["ratio"] = tps / entry["transformers_tokens_per_s"]
-        result[name] = entry
+        result[name] = _compare(model, model_dir if with_hf else None, prompts, name,
+                                new_tokens=new_tokens, repeats=repeats, chunk=chunk)
     return result
+
+
+def _compare(model: Any, hf_dir: str | None, prompts: Any, mode: str, *, new_tokens: int,
+             repeats: int, chunk: int) -> dict[str, float]:
+    """One `MODES` row: jaxint's tokens/s, and transformers' on `hf_dir` (None: jaxint only)."""
+    jx_mode, hf_mode = MODES[mode]
+    tps, first = _jaxint_tokens_per_s(model, prompts, new_tokens, jx_mode, repeats, chunk)
+    entry = {"jaxint_tokens_per_s": tps, "jaxint_first_call_s": first}
+    if hf_dir is not None:
+        entry["transformers_tokens_per_s"] = _hf_tokens_per_s(
+            hf_dir, prompts, new_tokens, hf_mode, repeats)
+        entry["ratio"] = tps / entry["transformers_tokens_per_s"]
+    return entry
 
 
 def format_table(r: dict[str, Any]) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from jaxint.models import config as model_config
@@ -26,11 +24,6 @@ def qwen3_1p7b(dtype: str = "bfloat16") -> model_config.ModelConfig:
         num_heads=16, num_kv_heads=8, head_dim=128, qk_norm=True, tie_embeddings=True,
         rope_theta=1_000_000.0, model_type="qwen3", dtype=dtype, param_dtype=dtype,
     )
-
-
-@dataclasses.dataclass(frozen=True)
-class Prompts:
-    tokens: np.ndarray  # [B, P]
 
 
 def random_prompts(batch: int, length: int, vocab: int, seed: int = 0) -> np.ndarray:

@@ -1,12 +1,14 @@
 """Chat templating with the model's own tokenizer, and training examples with loss masks.
 
 The chat template that ships with a model directory (``AutoTokenizer.from_pretrained(dir)``,
-never ``trust_remote_code``) is the only source of truth for the prompt format. Three renderings
-are needed by the pipeline:
+never ``trust_remote_code``) is the only source of truth for the prompt format, and this module
+is its only renderer. Three renderings are needed by the pipeline:
 
 - :func:`render_prompt`: the conversation plus the generation prompt, for sampling rollouts.
 - :func:`render_continuation`: the conversation plus a *partial* assistant message that the
   model should continue (the InT filter stage): no end-of-turn token may follow it.
+- :func:`render_conversation`: either of the two above for a whole conversation (the
+  samplers' chat entry point, ``jaxint.sampling.generate_chat``).
 - :func:`render_example`: an SFT example, token ids plus a loss mask over named pieces of the
   assistant response (e.g. ``prefix`` and ``intervention``), with or without end-of-turn.
 
@@ -138,6 +140,23 @@ def render_prompt(
     return _encode(tokenizer, text)
 
 
+def render_conversation(
+    tokenizer: Any, conversation: Messages, *, continue_final_message: bool = False
+) -> list[int]:
+    """Token ids of a conversation ready for the assistant to speak (:func:`render_prompt`),
+    or, with ``continue_final_message``, to go on with the conversation's last message, a
+    partial assistant turn kept verbatim (:func:`render_continuation`).
+
+    Raises:
+        ValueError: ``continue_final_message`` and the last message is not the assistant's.
+    """
+    if not continue_final_message:
+        return render_prompt(tokenizer, conversation)
+    if not conversation or conversation[-1].get("role") != "assistant":
+        raise ValueError("continue_final_message needs a final assistant message to continue")
+    return render_continuation(tokenizer, conversation[:-1], conversation[-1]["content"])
+
+
 def render_continuation(tokenizer: Any, messages: Messages, partial_assistant: str) -> list[int]:
     """Token ids of a conversation followed by an unfinished assistant message.
 
@@ -221,6 +240,8 @@ def assistant_frame(tokenizer: Any, messages: Messages) -> tuple[str, str]:
             "cannot locate the assistant turn"
         )
     opening, closing = full.split(_SENTINEL)
+    if not messages:  # an assistant turn alone: no conversation to hold the opening against
+        return opening, closing
     generation_prompt = _render_text(tokenizer, messages, add_generation_prompt=True)
     if not opening.startswith(generation_prompt):
         raise ChatTemplateError(

@@ -10,32 +10,22 @@ from typing import Any
 from jax.sharding import Mesh
 
 from jaxint import progress as progress_lib
-from jaxint import rundir
+from jaxint import rundir, sample_score, stage_sampling
 from jaxint.data import records
-from jaxint.evaluation import config as config_lib
+from jaxint.evaluation import config as eval_config
 from jaxint.evaluation import passk
 from jaxint.models import decoder
 from jaxint.sampling import api as sampling_api
-from jaxint.sampling import config as sampling_config
 from jaxint.sampling import engine as engine_lib
-from jaxint.train import rollouts
-
-
-def sampler_config(cfg: config_lib.EvalConfig, tokenizer: Any) -> sampling_config.SamplingConfig:
-    return sampling_config.SamplingConfig(
-        max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k,
-        top_p=cfg.top_p, n=cfg.n, stop_token_ids=tuple(sampling_api.end_of_turn_ids(tokenizer)),
-        max_batch_slots=cfg.max_batch_slots, chunk_steps=cfg.chunk_steps,
-    )
 
 
 def _shard_records(
     engine: engine_lib.Engine, params, tokenizer, problems: Sequence[records.Problem],
-    cfg: config_lib.EvalConfig, shard: int, progress: bool,
+    cfg: eval_config.EvalConfig, shard: int, progress: bool,
 ) -> list[dict[str, Any]]:
-    prompts, samples = rollouts.sample(engine, params, tokenizer, problems,
+    prompts, samples = sample_score.sample(engine, params, tokenizer, problems,
                                        seed=cfg.seed * 1_000_003 + shard, progress=progress)
-    ro = rollouts.score(problems, prompts, samples, timeout_s=cfg.verify_timeout_s)
+    ro = sample_score.score(problems, prompts, samples, timeout_s=cfg.verify_timeout_s)
     out = []
     for p, group, rewards, reasons in zip(problems, samples, ro.rewards, ro.reasons):
         out.append({
@@ -67,7 +57,7 @@ def summarize(results: list[dict[str, Any]], ks: Sequence[int]) -> dict[str, Any
 
 def evaluate(
     model: decoder.Decoder, tokenizer: Any, problems: Sequence[records.Problem],
-    cfg: config_lib.EvalConfig, out_dir: str | pathlib.Path, *, mesh: Mesh | None = None,
+    cfg: eval_config.EvalConfig, out_dir: str | pathlib.Path, *, mesh: Mesh | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Evaluates shard by shard into `out_dir` (resumable); returns the summary.
@@ -79,8 +69,9 @@ def evaluate(
     problems = list(problems)[: cfg.limit] if cfg.limit else list(problems)
     shards = rundir.Shards(out, "results")
     graphdef, params = sampling_api.sampling_params(model)
-    engine = engine_lib.Engine(graphdef, model.config, sampler_config(cfg, tokenizer),
-                               mesh=mesh, tokenizer=tokenizer)
+    settings = stage_sampling.settings(
+        cfg, n=cfg.n, stop_token_ids=sampling_api.end_of_turn_ids(tokenizer))
+    engine = engine_lib.Engine(graphdef, model.config, settings, mesh=mesh, tokenizer=tokenizer)
     chunks = rundir.chunks(problems, cfg.shard_size)
     for k, chunk in enumerate(progress_lib.Bar(chunks, desc="eval", unit="shard",
                                                disable=not progress)):

@@ -18,7 +18,7 @@ from typing import Any
 from jaxint import rundir
 from jaxint.data import config as data_config
 from jaxint.data import loaders, records
-from jaxint.evaluation import config as config_lib
+from jaxint.evaluation import config as eval_config
 from jaxint.evaluation import evaluate
 
 
@@ -52,7 +52,7 @@ _NOTES = {
 }
 
 
-def benchmark_config(cfg: config_lib.EvalConfig, bench: Benchmark) -> config_lib.EvalConfig:
+def benchmark_config(cfg: eval_config.EvalConfig, bench: Benchmark) -> eval_config.EvalConfig:
     """``cfg`` for one benchmark: its dataset, and the suite's k among the pass@k columns
     (when the n samples allow it)."""
     ks = {k for k in cfg.ks if k <= cfg.n} | ({bench.k} if bench.k <= cfg.n else set())
@@ -68,7 +68,7 @@ def load(bench: Benchmark) -> list[records.Problem]:
 
 
 def run(
-    model: Any, tokenizer: Any, suite: str, cfg: config_lib.EvalConfig,
+    model: Any, tokenizer: Any, suite: str, cfg: eval_config.EvalConfig,
     out_dir: str | pathlib.Path, *, label: str = "model", mesh: Any = None,
     progress: bool = True,
 ) -> dict[str, Any]:

@@ -17,38 +17,36 @@ for problem / original step / intervention, 0.098% / 0.071% / 1.56% accuracy.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from jaxint import rundir
+from jaxint import sample_score
 from jaxint.data import records
-from jaxint.intervene import continuations, targets
 from jaxint.intervene import steps as steps_lib
 
 CONDITIONS = ("problem", "prefix", "original_step", "intervention")
 
 
 def requests_for(
-    problem: records.Problem, record: Mapping[str, Any]
-) -> dict[str, continuations.Request]:
-    """The four requests of one intervention record (``steps``, ``location``, ``content``)."""
-    steps, k = record["steps"], int(record["location"])
+    problem: records.Problem, record: records.Intervention
+) -> dict[str, sample_score.Request]:
+    """The four requests of one intervention record (its steps, location and stored target)."""
+    steps, k = record.steps, record.location
     partials = {
         "problem": None,
         "prefix": steps_lib.SEPARATOR.join(steps[: k - 1]) or None,
         "original_step": steps_lib.SEPARATOR.join(steps[:k]),
-        "intervention": targets.build_target(steps, k, record["content"]),
+        "intervention": record.target,  # as stored, never rebuilt
     }
     return {
-        name: continuations.Request(problem.problem, partial, problem.answer)
+        name: sample_score.Request(problem.problem, partial, problem.answer)
         for name, partial in partials.items()
     }
 
 
 def measure(
     model: Any, tokenizer: Any, problems: Mapping[str, records.Problem],
-    interventions: Sequence[Mapping[str, Any]], sampling_cfg: Any, *, seed: int = 0,
+    interventions: Sequence[records.Intervention], sampling_cfg: Any, *, seed: int = 0,
     mesh: Any = None, timeout_s: float = 10.0, num_workers: int | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -59,10 +57,10 @@ def measure(
         {"problems_solved", "num_correct", "num_samples", "mean_accuracy"}}, "items": [...]}``
         where ``items`` holds each record's per-condition correct counts.
     """
-    per_item = [requests_for(problems[r["problem_id"]], r) for r in interventions]
+    per_item = [requests_for(problems[r.problem_id], r) for r in interventions]
     results = {}
     for name in CONDITIONS:
-        results[name] = continuations.sample_and_score(
+        results[name] = sample_score.sample_and_score(
             model, tokenizer, [item[name] for item in per_item], sampling_cfg, seed=seed,
             mesh=mesh, timeout_s=timeout_s, num_workers=num_workers, progress=progress,
             desc=f"conditioning/{name}",
@@ -71,13 +69,14 @@ def measure(
 
 
 def summarise(
-    interventions: Sequence[Mapping[str, Any]], rewards: Mapping[str, Sequence[Sequence[int]]]
+    interventions: Sequence[records.Intervention],
+    rewards: Mapping[str, Sequence[Sequence[int]]],
 ) -> dict[str, Any]:
     """Aggregates per-condition rewards (``rewards[condition][item][sample]``)."""
     conditions = {}
     for name, per_item in rewards.items():
         pairs = zip(interventions, per_item, strict=True)
-        solved = {r["problem_id"] for r, rw in pairs if sum(rw) > 0}
+        solved = {r.problem_id for r, rw in pairs if sum(rw) > 0}
         correct = sum(sum(rw) for rw in per_item)
         samples = sum(len(rw) for rw in per_item)
         conditions[name] = {
@@ -85,31 +84,13 @@ def summarise(
             "mean_accuracy": correct / samples if samples else None,
         }
     items = [
-        {"problem_id": r["problem_id"], "sample_index": r["sample_index"],
+        {"problem_id": r.problem_id, "sample_index": r.sample_index,
          **{name: int(sum(rewards[name][i])) for name in rewards}}
         for i, r in enumerate(interventions)
     ]
     return {
         "num_interventions": len(interventions),
-        "num_problems": len({r["problem_id"] for r in interventions}),
+        "num_problems": len({r.problem_id for r in interventions}),
         "conditions": conditions,
         "items": items,
     }
-
-
-def run_conditioning(
-    run: rundir.RunDir, problems: Mapping[str, records.Problem],
-    interventions: Sequence[Mapping[str, Any]], model: Any, tokenizer: Any, sampling_cfg: Any,
-    *, seed: int = 0, mesh: Any = None, timeout_s: float = 10.0, progress: bool = True,
-) -> dict[str, Any]:
-    """:func:`measure`, written to ``conditioning/summary.json`` and the stage's metrics."""
-    result = measure(model, tokenizer, problems, interventions, sampling_cfg, seed=seed,
-                     mesh=mesh, timeout_s=timeout_s, progress=progress)
-    stage_dir = run.stage("conditioning")
-    if rundir.is_writer():
-        rundir.atomic_write_text(stage_dir / "summary.json", json.dumps(result, indent=2))
-    run.metrics("conditioning").write(
-        {f"{name}/{key}": value for name, c in result["conditions"].items()
-         for key, value in c.items()}
-    )
-    return result

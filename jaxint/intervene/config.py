@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from jaxint import stage_sampling
 from jaxint.intervene import leak as leak_lib
 from jaxint.intervene import steps as steps_lib
 from jaxint.sampling import config as sampling_config
@@ -98,10 +99,7 @@ class InterveneConfig:
         self, base: sampling_config.SamplingConfig | None = None
     ) -> sampling_config.SamplingConfig:
         """``base`` (engine settings such as slots) with this stage's sampling settings."""
-        return dataclasses.replace(
-            base or sampling_config.SamplingConfig(), max_new_tokens=self.max_new_tokens,
-            temperature=self.temperature, top_k=self.top_k, top_p=self.top_p, n=1,
-        )
+        return stage_sampling.settings(self, n=1, base=base)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,8 +153,5 @@ class FilterConfig:
         self, base: sampling_config.SamplingConfig | None = None
     ) -> sampling_config.SamplingConfig:
         """``base`` (engine settings such as slots) with the continuation sampling settings."""
-        return dataclasses.replace(
-            base or sampling_config.SamplingConfig(), max_new_tokens=self.max_new_tokens,
-            temperature=self.temperature, top_k=self.top_k, top_p=self.top_p,
-            n=self.num_samples, max_prompt_tokens=self.max_prompt_tokens,
-        )
+        return stage_sampling.settings(self, n=self.num_samples,
+                                       max_prompt_tokens=self.max_prompt_tokens, base=base)

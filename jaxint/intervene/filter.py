@@ -11,19 +11,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from jaxint import sample_score
 from jaxint.data import records
-from jaxint.intervene import config as config_lib
-from jaxint.intervene import continuations
+from jaxint.intervene import config as intervene_config
 
 
 def keep(num_correct: int, min_correct: int) -> bool:
-    """The keep rule: at least ``min_correct`` correct continuations."""
+    """The keep rule: at least ``min_correct`` correct sample_score."""
     return num_correct >= min_correct
 
 
 def filter_batch(
     model: Any, tokenizer: Any, problems: Mapping[str, records.Problem],
-    interventions: Sequence[Mapping[str, Any]], cfg: config_lib.FilterConfig, *, seed: int,
+    interventions: Sequence[records.Intervention], cfg: intervene_config.FilterConfig, *,
+    seed: int,
     mesh: Any = None, sampling_base: Any = None, progress: bool = True,
 ) -> list[dict[str, Any]]:
     """Scores the interventions' targets; one result row per intervention, in order.
@@ -32,7 +33,7 @@ def filter_batch(
         model: The policy (a jaxint decoder).
         tokenizer: Its tokenizer.
         problems: Problems by id (problem text and gold answer).
-        interventions: Records with ``problem_id``, ``sample_index``, ``location``, ``target``.
+        interventions: The intervention records whose stored targets are continued.
         cfg: Filter settings (samples, keep threshold, sampling, scoring).
         seed: The seed of this batch's sampling call.
         mesh: The mesh the parameters live on.
@@ -45,11 +46,11 @@ def filter_batch(
         adds ``rejected`` (``"prompt_too_long"``), ``prompt_tokens`` and ``detail``.
     """
     requests = [
-        continuations.Request(problems[r["problem_id"]].problem, r["target"],
-                              problems[r["problem_id"]].answer)
+        sample_score.Request(problems[r.problem_id].problem, r.target,
+                              problems[r.problem_id].answer)
         for r in interventions
     ]
-    scored = continuations.sample_and_score(
+    scored = sample_score.sample_and_score(
         model, tokenizer, requests, cfg.sampling(sampling_base), seed=seed, mesh=mesh,
         timeout_s=cfg.score_timeout_s, num_workers=cfg.score_workers, progress=progress,
         desc="filter",
@@ -57,11 +58,11 @@ def filter_batch(
     return [_row(r, s, cfg) for r, s in zip(interventions, scored, strict=True)]
 
 
-def _row(record: Mapping[str, Any], s: continuations.Scored,
-         cfg: config_lib.FilterConfig) -> dict[str, Any]:
+def _row(record: records.Intervention, s: sample_score.Scored,
+         cfg: intervene_config.FilterConfig) -> dict[str, Any]:
     row = {
-        "problem_id": record["problem_id"], "sample_index": record["sample_index"],
-        "location": record["location"], "num_samples": len(s.rewards),
+        "problem_id": record.problem_id, "sample_index": record.sample_index,
+        "location": record.location, "num_samples": len(s.rewards),
         "num_correct": s.num_correct,
         "kept": s.skipped is None and keep(s.num_correct, cfg.min_correct),
         "rewards": s.rewards, "lengths": s.lengths, "first_correct": s.first_correct,

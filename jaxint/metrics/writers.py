@@ -25,7 +25,7 @@ import secrets
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
-from jaxint.metrics import config as config_lib
+from jaxint.metrics import config as metrics_config
 
 log = logging.getLogger(__name__)
 _SKIP_KEYS = frozenset({"time"})
@@ -101,7 +101,7 @@ class WandbWriter:
     the same W&B run instead of starting a second one.
     """
 
-    def __init__(self, cfg: config_lib.WandbConfig, run_dir: str | pathlib.Path, *,
+    def __init__(self, cfg: metrics_config.WandbConfig, run_dir: str | pathlib.Path, *,
                  run_name: str, config: Mapping[str, Any] | None = None):
         try:
             import wandb
@@ -145,7 +145,7 @@ def active() -> list[Writer]:
     return list(_writers)
 
 
-def open_writers(cfg: config_lib.LoggingConfig, run_dir: str | pathlib.Path, *,
+def open_writers(cfg: metrics_config.LoggingConfig, run_dir: str | pathlib.Path, *,
                  run_name: str, config: Mapping[str, Any] | None = None) -> list[Writer]:
     """Starts the configured writers for this process (none on processes other than 0)."""
     from jaxint import rundir  # lazy: rundir imports this module
@@ -203,7 +203,7 @@ def close(*, preempted: bool = False) -> None:
 
 
 @contextlib.contextmanager
-def session(cfg: config_lib.LoggingConfig, run_dir: str | pathlib.Path, *, run_name: str,
+def session(cfg: metrics_config.LoggingConfig, run_dir: str | pathlib.Path, *, run_name: str,
             config: Mapping[str, Any] | None = None) -> Iterator[list[Writer]]:
     """Writers open for the body; closed at its end, also when it raises (a preemption's
     `Preempted` after the checkpoint marks the W&B run preempted)."""

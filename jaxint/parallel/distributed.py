@@ -18,7 +18,7 @@ from typing import Any
 
 import jax
 
-from jaxint.parallel import config as config_lib
+from jaxint.parallel import config as parallel_config
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def on_cloud_tpu_vm(env: Mapping[str, str] | None = None) -> bool:
     return False
 
 
-def choose(cfg: config_lib.DistributedConfig, env: Mapping[str, str],
+def choose(cfg: parallel_config.DistributedConfig, env: Mapping[str, str],
            cloud_tpu_vm: Callable[[], bool]) -> Choice:
     """The first matching rule, most explicit first: config, JAXINT_*, cluster managers, TPU
     pods that name their workers in the environment, then a Cloud TPU VM (whose workers only
@@ -115,7 +115,7 @@ def choose(cfg: config_lib.DistributedConfig, env: Mapping[str, str],
     return Choice("single-process", initialize=False)
 
 
-def maybe_initialize(cfg: config_lib.DistributedConfig | None = None) -> bool:
+def maybe_initialize(cfg: parallel_config.DistributedConfig | None = None) -> bool:
     """Calls `jax.distributed.initialize` once if this process is part of a multi-host job.
 
     Must run before anything touches a device. Returns True when the process joined a
@@ -124,7 +124,7 @@ def maybe_initialize(cfg: config_lib.DistributedConfig | None = None) -> bool:
     detection finds nothing; that is logged and the run goes on as one process.
     """
     global _initialized
-    cfg = cfg or config_lib.DistributedConfig()
+    cfg = cfg or parallel_config.DistributedConfig()
     if _initialized:
         return True
     choice = choose(cfg, os.environ, on_cloud_tpu_vm)

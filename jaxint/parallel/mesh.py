@@ -9,30 +9,30 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh
 
-from jaxint.parallel import config as config_lib
+from jaxint.parallel import config as parallel_config
 
 
-def resolve_sizes(cfg: config_lib.MeshConfig, num_devices: int) -> tuple[int, int, int]:
+def resolve_sizes(cfg: parallel_config.MeshConfig, num_devices: int) -> tuple[int, int, int]:
     """Returns (data, fsdp, tensor) with the -1 axis filled in; errors name the mismatch."""
-    sizes = [getattr(cfg, a) for a in config_lib.AXES]
+    sizes = [getattr(cfg, a) for a in parallel_config.AXES]
     known = math.prod(s for s in sizes if s != -1)
     if -1 in sizes:
         if num_devices % known:
             raise ValueError(
-                f"mesh {dict(zip(config_lib.AXES, sizes))}: {num_devices} devices are not "
+                f"mesh {dict(zip(parallel_config.AXES, sizes))}: {num_devices} devices are not "
                 f"divisible by the fixed axes' product {known}"
             )
         sizes[sizes.index(-1)] = num_devices // known
     if math.prod(sizes) != num_devices:
         raise ValueError(
-            f"mesh {dict(zip(config_lib.AXES, sizes))} needs {math.prod(sizes)} devices, "
+            f"mesh {dict(zip(parallel_config.AXES, sizes))} needs {math.prod(sizes)} devices, "
             f"but {num_devices} are available"
         )
     return tuple(sizes)  # type: ignore[return-value]
 
 
 def make_mesh(
-    cfg: config_lib.MeshConfig | None = None, devices: Sequence[jax.Device] | None = None
+    cfg: parallel_config.MeshConfig | None = None, devices: Sequence[jax.Device] | None = None
 ) -> Mesh:
     """A (data, fsdp, tensor) mesh over `devices` (default: all devices of all processes).
 
@@ -41,10 +41,10 @@ def make_mesh(
     `jax.make_mesh` orders devices for the physical topology (ICI rings on TPU), so `tensor`,
     the innermost axis, gets the fastest links.
     """
-    cfg = cfg or config_lib.MeshConfig()
+    cfg = cfg or parallel_config.MeshConfig()
     devices = list(devices) if devices is not None else jax.devices()
     sizes = resolve_sizes(cfg, len(devices))
     types = (AxisType.Auto,) * 3
     if devices == jax.devices():
-        return jax.make_mesh(sizes, config_lib.AXES, axis_types=types)
-    return Mesh(np.asarray(devices).reshape(sizes), config_lib.AXES, axis_types=types)
+        return jax.make_mesh(sizes, parallel_config.AXES, axis_types=types)
+    return Mesh(np.asarray(devices).reshape(sizes), parallel_config.AXES, axis_types=types)

@@ -37,19 +37,3 @@ def state_shardings(state: Any, mesh: Mesh) -> Any:
         lambda v: v.replace(variable_sharding(v, mesh)) if _is_variable(v) else v,
         state, is_leaf=_is_variable,
     )
-
-
-def shard_state(state: Any, mesh: Mesh) -> Any:
-    """Places every array of `state` on `mesh` with its logical sharding."""
-    return jax.device_put(state, state_shardings(state, mesh))
-
-
-def describe(state: Any) -> dict[str, str]:
-    """{parameter path: sharding spec} for logs and tests."""
-    flat = nnx.to_flat_state(state) if hasattr(nnx, "to_flat_state") else state.flat_state()
-    out = {}
-    for path, var in flat:
-        value = var.get_value() if _is_variable(var) else var
-        spec = getattr(getattr(value, "sharding", None), "spec", None)
-        out["/".join(map(str, path))] = str(spec)
-    return out

@@ -69,16 +69,6 @@ class Context:
         return self.model_cfg.num_params() * jnp.dtype(dtype).itemsize / self.tensor
 
 
-class _NoTokenizer:
-    """Stands in for a tokenizer where only stop-token ids are read (none: the longest case)."""
-
-    eos_token_id = None
-    unk_token_id = None
-
-    def convert_tokens_to_ids(self, token: str) -> None:
-        return None
-
-
 def rl_seq_len(cfg: plan_config.PlanConfig) -> int:
     """GRPO's training sequence length: the trainer's bucket of prompt + completion."""
     return rollouts.bucket(cfg.plan.prompt_tokens + cfg.rl.max_new_tokens)
@@ -193,7 +183,7 @@ def rl_sampling(ctx: Context) -> list[Job]:
     """GRPO rollouts: the train state (and reference copy) stay on the device meanwhile."""
     cfg = ctx.cfg.rl
     state = abstract.train_state(ctx.params, _grpo_tx(ctx.cfg), ctx.mesh)
-    sampling_cfg = rl.sampler_config(cfg, _NoTokenizer())
+    sampling_cfg = rl.sampler_config(cfg)
     return _sampling_jobs(ctx, "rl", sampling_cfg, cfg.prompts_per_step,
                           resident=(state, _ref_params(ctx)))
 
@@ -202,7 +192,7 @@ def gen_sampling(ctx: Context) -> list[Job]:
     """The generate stage: the loaded model stays alive beside its compute-dtype copy when
     `param_dtype` differs from `dtype`."""
     cfg = ctx.cfg.generate
-    sampling_cfg = generate_stage.sampler_config(cfg, _NoTokenizer())
+    sampling_cfg = generate_stage.sampler_config(cfg)
     cast = ctx.model_cfg.param_dtype != ctx.model_cfg.dtype
     resident = abstract.params(ctx.params, ctx.mesh) if cast else ()
     return _sampling_jobs(ctx, "gen", sampling_cfg, cfg.shard_size, resident)

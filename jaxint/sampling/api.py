@@ -9,6 +9,7 @@ import jax
 from flax import nnx
 from jax.sharding import Mesh
 
+from jaxint.data import chat
 from jaxint.models import decoder
 from jaxint.sampling import config as config_lib
 from jaxint.sampling import engine as engine_lib
@@ -81,14 +82,10 @@ def generate_chat(
 def render_chat(
     tokenizer: Any, conversation: Sequence[dict[str, str]], *, continue_final_message: bool
 ) -> list[int]:
-    """Token ids of a conversation, ready for the assistant to (continue to) speak."""
-    out = tokenizer.apply_chat_template(
-        list(conversation), tokenize=True,
-        add_generation_prompt=not continue_final_message,
-        continue_final_message=continue_final_message,
-    )
-    ids = out["input_ids"] if isinstance(out, dict) or hasattr(out, "keys") else out
-    return list(ids)
+    """Token ids of a conversation, ready for the assistant to (continue to) speak: the one
+    chat renderer, `jaxint.data.chat.render_conversation`."""
+    return chat.render_conversation(tokenizer, conversation,
+                                    continue_final_message=continue_final_message)
 
 
 def end_of_turn_ids(tokenizer: Any) -> list[int]:

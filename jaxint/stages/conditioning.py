@@ -1,28 +1,41 @@
 """`jaxint conditioning CONFIG`: the InT paper's conditioning measurement on a run's failed
 attempts and their interventions (continuations from the problem alone, from the prefix
 alone, from prefix + original step, from prefix + intervention), using the run's current
-policy and the filter's sampling settings (`filter.num_samples` continuations per condition)."""
+policy and the filter's sampling settings (`filter.num_samples` continuations per condition).
+The measurement is ``jaxint.intervene.conditioning``; this module reads and writes the run."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any
 
-from jaxint import config as config_lib
-from jaxint import loop, rundir
+from jaxint import rundir
+from jaxint.data import records
 from jaxint.intervene import conditioning
+from jaxint.intervene import config as intervene_config
+from jaxint.stages import intervene as intervene_stage
+
+STAGE = "conditioning"
 
 
-def run(cfg: config_lib.RunConfig, *, progress: bool = True) -> dict[str, Any]:
-    pipe = loop.Pipeline(cfg, progress=progress)
-    source = pipe.run_dir.root / "intervene" / "interventions.jsonl"
-    if not source.is_file():
-        raise FileNotFoundError(f"{source}: run the intervene stage first")
-    rows = list(rundir.read_jsonl(source))
-    result = conditioning.run_conditioning(
-        pipe.run_dir, pipe.problems_by_id(), rows, pipe.policy(), pipe.tokenizer(),
-        cfg.filter.sampling(pipe.engine_base()), seed=cfg.filter.seed, mesh=pipe.mesh,
-        timeout_s=cfg.verify.timeout_s, progress=progress)
-    for name, c in result["conditions"].items():
-        print(f"{name:>15}: {c['problems_solved']}/{result['num_problems']} problems solved, "
-              f"mean accuracy {100 * c['mean_accuracy']:.2f}%")
+def run(
+    run_dir: rundir.RunDir, cfg: intervene_config.FilterConfig, *,
+    problems: Mapping[str, records.Problem], model: Any, tokenizer: Any,
+    sampling_base: Any = None, mesh: Any = None, timeout_s: float = 10.0,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Measures `intervene/interventions.jsonl`; writes `conditioning/summary.json` and the
+    stage's metrics; returns the result (see `conditioning.measure`)."""
+    source = run_dir.root / "intervene" / "interventions.jsonl"
+    result = conditioning.measure(
+        model, tokenizer, problems, intervene_stage.read_interventions(source),
+        cfg.sampling(sampling_base), seed=cfg.seed, mesh=mesh, timeout_s=timeout_s,
+        progress=progress)
+    if rundir.is_writer():
+        rundir.atomic_write_text(run_dir.stage(STAGE) / "summary.json",
+                                 json.dumps(result, indent=2))
+    run_dir.metrics(STAGE).write(
+        {f"{name}/{key}": value for name, c in result["conditions"].items()
+         for key, value in c.items()})
     return result

@@ -8,30 +8,24 @@ from typing import Any
 from jax.sharding import Mesh
 
 from jaxint import progress as progress_lib
-from jaxint import rundir
+from jaxint import rundir, sample_score, stage_sampling
 from jaxint.data import loaders, records
 from jaxint.models import decoder
 from jaxint.sampling import api as sampling_api
 from jaxint.sampling import config as sampling_config
 from jaxint.sampling import engine as engine_lib
-from jaxint.stages import config as config_lib
-from jaxint.train import rollouts
+from jaxint.stages import config as stages_config
 
 
-def sampler_config(
-    cfg: config_lib.GenerateConfig, tokenizer: Any
-) -> sampling_config.SamplingConfig:
-    return sampling_config.SamplingConfig(
-        max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k,
-        top_p=cfg.top_p, n=cfg.samples_per_problem,
-        stop_token_ids=tuple(sampling_api.end_of_turn_ids(tokenizer)),
-        max_batch_slots=cfg.max_batch_slots, chunk_steps=cfg.chunk_steps,
-        max_prompt_tokens=cfg.max_prompt_tokens,
-    )
+def sampler_config(cfg: stages_config.GenerateConfig,
+                   stop_token_ids: Sequence[int] = ()) -> sampling_config.SamplingConfig:
+    """The generate stage's engine settings (also what `jaxint plan` sizes)."""
+    return stage_sampling.settings(cfg, n=cfg.samples_per_problem, stop_token_ids=stop_token_ids,
+                                   max_prompt_tokens=cfg.max_prompt_tokens)
 
 
 def fitting_problems(
-    run_dir: rundir.RunDir, cfg: config_lib.GenerateConfig, tokenizer: Any,
+    run_dir: rundir.RunDir, cfg: stages_config.GenerateConfig, tokenizer: Any,
     problems: Sequence[records.Problem],
 ) -> tuple[list[records.Problem], int]:
     """The problems whose chat-templated prompt fits `generate.max_prompt_tokens`, and how
@@ -40,7 +34,7 @@ def fitting_problems(
     the problems, tokenizer and config, so shards stay the same across resumes."""
     kept, rejects = [], []
     for p in problems:
-        n = len(rollouts.user_prompt(tokenizer, p))
+        n = len(sample_score.user_prompt(tokenizer, p))
         if n > cfg.max_prompt_tokens:
             rejects.append({"problem_id": p.id, "reason": "prompt_too_long", "prompt_tokens": n,
                             "detail": f"prompt has {n} tokens > generate.max_prompt_tokens="
@@ -60,7 +54,7 @@ def fitting_problems(
 
 
 def run(
-    run_dir: rundir.RunDir, cfg: config_lib.GenerateConfig, *, model: decoder.Decoder,
+    run_dir: rundir.RunDir, cfg: stages_config.GenerateConfig, *, model: decoder.Decoder,
     tokenizer: Any, problems: Sequence[records.Problem], mesh: Mesh | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -74,14 +68,14 @@ def run(
     shards = rundir.Shards(run_dir.stage("generate"))
     metrics = run_dir.metrics("generate")
     graphdef, params = sampling_api.sampling_params(model)
-    engine = engine_lib.Engine(graphdef, model.config, sampler_config(cfg, tokenizer),
-                               mesh=mesh, tokenizer=tokenizer)
+    settings = sampler_config(cfg, sampling_api.end_of_turn_ids(tokenizer))
+    engine = engine_lib.Engine(graphdef, model.config, settings, mesh=mesh, tokenizer=tokenizer)
     parts = rundir.chunks(problems, cfg.shard_size)
     for k, chunk in enumerate(progress_lib.Bar(parts, desc="generate", unit="shard",
                                                disable=not progress)):
         if shards.done(k):
             continue
-        _, samples = rollouts.sample(engine, params, tokenizer, chunk,
+        _, samples = sample_score.sample(engine, params, tokenizer, chunk,
                                      seed=cfg.seed * 1_000_003 + k, progress=progress)
         shards.write(k, [
             {"problem_id": p.id, "sample_index": s.sample_index, "completion": s.text,

@@ -2,7 +2,7 @@
 
 Each problem gets `select.samples` attempts (the paper: 64); a problem is kept when at most
 `select.max_correct` of them are correct (the paper: 0). Attempts are sampled and scored by
-the one sample-and-score path (`intervene.continuations`), shard by shard: shard k always
+the one sample-and-score path (`jaxint.sample_score`), shard by shard: shard k always
 holds the same problems and uses seed (seed, k), so a resumed run writes exactly what an
 uninterrupted one would, and SIGTERM stops the stage after the shard being committed.
 
@@ -15,7 +15,6 @@ histogram of correct counts, i.e. of solve rates). `generate` and RL read the ke
 from __future__ import annotations
 
 import collections
-import dataclasses
 import json
 import logging
 from collections.abc import Sequence
@@ -24,29 +23,19 @@ from typing import Any
 from jax.sharding import Mesh
 
 from jaxint import progress as progress_lib
-from jaxint import rundir
+from jaxint import rundir, sample_score, stage_sampling
 from jaxint.data import loaders, records
-from jaxint.intervene import continuations
 from jaxint.models import decoder
 from jaxint.sampling import config as sampling_config
-from jaxint.stages import config as config_lib
+from jaxint.stages import config as stages_config
 
 log = logging.getLogger(__name__)
 POOL_FILE = "pool.jsonl"
 STATS_FILE = "stats.json"
 
 
-def sampler_config(
-    cfg: config_lib.SelectConfig, base: sampling_config.SamplingConfig
-) -> sampling_config.SamplingConfig:
-    """`base`'s engine sizing (slots, chunk) with this stage's sampling settings."""
-    return dataclasses.replace(
-        base, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k,
-        top_p=cfg.top_p, n=cfg.samples, max_prompt_tokens=cfg.max_prompt_tokens)
-
-
 def _shard_rows(
-    chunk: Sequence[records.Problem], scored: Sequence[continuations.Scored]
+    chunk: Sequence[records.Problem], scored: Sequence[sample_score.Scored]
 ) -> list[dict[str, Any]]:
     rows = []
     for p, s in zip(chunk, scored, strict=True):
@@ -57,7 +46,7 @@ def _shard_rows(
 
 
 def run(
-    run_dir: rundir.RunDir, cfg: config_lib.SelectConfig, *, model: decoder.Decoder,
+    run_dir: rundir.RunDir, cfg: stages_config.SelectConfig, *, model: decoder.Decoder,
     tokenizer: Any, problems: Sequence[records.Problem],
     sampling_base: sampling_config.SamplingConfig, mesh: Mesh | None = None,
     timeout_s: float = 10.0, progress: bool = True,
@@ -66,14 +55,15 @@ def run(
     problems = list(problems)[: cfg.limit] if cfg.limit else list(problems)
     shards = rundir.Shards(run_dir.stage("select"))
     metrics = run_dir.metrics("select")
-    sampling_cfg = sampler_config(cfg, sampling_base)
+    sampling_cfg = stage_sampling.settings(
+        cfg, n=cfg.samples, max_prompt_tokens=cfg.max_prompt_tokens, base=sampling_base)
     parts = rundir.chunks(problems, cfg.shard_size)
     for k, chunk in enumerate(progress_lib.Bar(parts, desc="select", unit="shard",
                                                disable=not progress)):
         if shards.done(k):
             continue
-        scored = continuations.sample_and_score(
-            model, tokenizer, [continuations.Request(p.problem, None, p.answer) for p in chunk],
+        scored = sample_score.sample_and_score(
+            model, tokenizer, [sample_score.Request(p.problem, None, p.answer) for p in chunk],
             sampling_cfg, seed=cfg.seed * 1_000_003 + k, mesh=mesh, timeout_s=timeout_s,
             progress=progress, desc="select")
         rows = _shard_rows(chunk, scored)
@@ -83,7 +73,7 @@ def run(
     return write_pool(run_dir, cfg, list(shards.read()))
 
 
-def stats(cfg: config_lib.SelectConfig, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def stats(cfg: stages_config.SelectConfig, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Counts of the kept pool and the histogram of correct attempts per scored problem."""
     scored = [r for r in rows if not r.get("skipped")]
     hist = collections.Counter(int(r["num_correct"]) for r in scored)
@@ -100,7 +90,7 @@ def stats(cfg: config_lib.SelectConfig, rows: Sequence[dict[str, Any]]) -> dict[
 
 
 def write_pool(
-    run_dir: rundir.RunDir, cfg: config_lib.SelectConfig, rows: Sequence[dict[str, Any]]
+    run_dir: rundir.RunDir, cfg: stages_config.SelectConfig, rows: Sequence[dict[str, Any]]
 ) -> dict[str, Any]:
     """Writes `pool.jsonl` and `stats.json`; returns the stage summary."""
     summary = stats(cfg, rows)

@@ -8,14 +8,14 @@ from typing import Any
 
 import orbax.checkpoint as ocp
 
-from jaxint.train import config as config_lib
+from jaxint.train import config as train_config
 from jaxint.train import state as state_lib
 
 
 class Checkpointer:
     """Saves every `cfg.every` steps (and on demand), keeps the last `cfg.keep`."""
 
-    def __init__(self, directory: str | pathlib.Path, cfg: config_lib.CheckpointConfig):
+    def __init__(self, directory: str | pathlib.Path, cfg: train_config.CheckpointConfig):
         self.directory = pathlib.Path(directory).resolve()
         self.cfg = cfg
         options = ocp.CheckpointManagerOptions(

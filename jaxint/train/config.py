@@ -76,7 +76,6 @@ class SFTConfig:
     eval_every: int = 50
     log_every: int = 1
     seed: int = 0
-    export_hf: bool = True
     # Also train on the policy's own correct rollouts of the pool (from `verify`), whole and
     # with the end of turn. Off in the paper's recipe; a small model trained only on hundreds
     # of corrections of one kind shifts its whole output distribution toward them, and its
@@ -147,7 +146,6 @@ class GRPOConfig:
     entropy_coef: float = 0.0
     logprob_chunk: int = 512
     seed: int = 0
-    export_hf: bool = True
     optimizer: OptimizerConfig = dataclasses.field(
         default_factory=lambda: OptimizerConfig(lr=1e-6, warmup_ratio=0.0, min_lr_ratio=1.0)
     )

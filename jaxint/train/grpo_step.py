@@ -10,8 +10,8 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from jaxint.train import config as config_lib
-from jaxint.train import grpo, logprobs
+from jaxint.train import accumulate, grpo, logprobs
+from jaxint.train import config as train_config
 from jaxint.train import state as state_lib
 
 Batch = dict[str, jax.Array]
@@ -36,7 +36,7 @@ def make_score_fn(graphdef: nnx.GraphDef, chunk: int) -> Callable:
 
 
 def make_update_fn(
-    graphdef: nnx.GraphDef, tx: optax.GradientTransformation, cfg: config_lib.GRPOConfig
+    graphdef: nnx.GraphDef, tx: optax.GradientTransformation, cfg: train_config.GRPOConfig
 ) -> Callable:
     """(state, mini-batch with leaves [A, micro, ...]) -> (state, metrics).
 
@@ -54,30 +54,23 @@ def make_update_fn(
             seq_norm = jnp.sum(jnp.any(mask_all > 0, axis=-1))
         max_tokens = mask_all.shape[-1]
 
-        def micro(grads, mb):
-            def loss_fn(params):
-                # Entropies only when the bonus uses them (they cost a softmax per chunk).
-                lp, ent = _token_logprobs(graphdef, params, mb, cfg.logprob_chunk,
-                                          cfg.entropy_coef > 0)
-                return grpo.policy_loss(
-                    lp, mb["old_logp"], mb["advantages"], mb["loss_mask"][:, 1:],
-                    eps_low=cfg.eps_low, eps_high=cfg.eps_high, aggregation=cfg.aggregation,
-                    ref_logp=mb.get("ref_logp"), kl_coef=cfg.kl_coef,
-                    kl_estimator=cfg.kl_estimator, entropy=ent, entropy_coef=cfg.entropy_coef,
-                    max_tokens=max_tokens,
-                    token_normalizer=token_norm, seq_normalizer=seq_norm, loss=cfg.loss,
-                )
+        def loss_fn(params: nnx.State, mb: Batch) -> tuple[jax.Array, dict]:
+            # Entropies only when the bonus uses them (they cost a softmax per chunk).
+            lp, ent = _token_logprobs(graphdef, params, mb, cfg.logprob_chunk,
+                                      cfg.entropy_coef > 0)
+            return grpo.policy_loss(
+                lp, mb["old_logp"], mb["advantages"], mb["loss_mask"][:, 1:],
+                eps_low=cfg.eps_low, eps_high=cfg.eps_high, aggregation=cfg.aggregation,
+                ref_logp=mb.get("ref_logp"), kl_coef=cfg.kl_coef,
+                kl_estimator=cfg.kl_estimator, entropy=ent, entropy_coef=cfg.entropy_coef,
+                max_tokens=max_tokens,
+                token_normalizer=token_norm, seq_normalizer=seq_norm, loss=cfg.loss,
+            )
 
-            (loss, m), g = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-            return jax.tree.map(jnp.add, grads, g), (loss, m)
-
-        zeros = jax.tree.map(jnp.zeros_like, state.params)
-        grads, (losses, ms) = jax.lax.scan(micro, zeros, batch)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
+        state, grads, losses, ms = accumulate.apply_accumulated(state, tx, batch, loss_fn)
         weights = jnp.sum(mask_all, axis=(1, 2)) / jnp.maximum(token_norm, 1.0)
         metrics = {k: jnp.sum(v * weights) for k, v in ms.items() if k != "pg_loss"}
         metrics.update(loss=jnp.sum(losses), grad_norm=optax.tree.norm(grads))
-        return state_lib.TrainState(params, opt_state, state.step + 1), metrics
+        return state, metrics
 
     return update

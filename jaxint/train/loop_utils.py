@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -29,15 +29,19 @@ def place_batch(
         return jax.device_put(batch)
     out = {}
     for key, local in batch.items():
-        names = [None] * local.ndim
-        names[batch_dim] = "act_batch"
         global_shape = list(local.shape)
         global_shape[batch_dim] *= jax.process_count()
-        spec = rules.spec_for(names, global_shape, mesh)
         out[key] = jax.make_array_from_process_local_data(
-            NamedSharding(mesh, spec), np.asarray(local), tuple(global_shape)
-        )
+            _batch_sharding(mesh, global_shape, batch_dim), np.asarray(local),
+            tuple(global_shape))
     return out
+
+
+def _batch_sharding(mesh: Mesh, shape: Sequence[int], batch_dim: int) -> NamedSharding:
+    """`shape` split over the batch axes of the mesh along `batch_dim`, the rest replicated."""
+    names: list[str | None] = [None] * len(shape)
+    names[batch_dim] = "act_batch"
+    return NamedSharding(mesh, rules.spec_for(names, shape, mesh))
 
 
 def jit_train_step(step: Callable, state: Any, mesh: Mesh | None) -> Callable:
@@ -84,8 +88,6 @@ def place_global(
         return jax.device_put(batch)
     out = {}
     for key, full in batch.items():
-        names = [None] * full.ndim
-        names[batch_dim] = "act_batch"
-        sharding = NamedSharding(mesh, rules.spec_for(names, full.shape, mesh))
+        sharding = _batch_sharding(mesh, full.shape, batch_dim)
         out[key] = jax.make_array_from_callback(full.shape, sharding, lambda idx, f=full: f[idx])
     return out

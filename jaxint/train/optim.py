@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import optax
 
-from jaxint.train import config as config_lib
+from jaxint.train import config as train_config
 
 
-def schedule(cfg: config_lib.OptimizerConfig, total_steps: int) -> optax.Schedule:
+def schedule(cfg: train_config.OptimizerConfig, total_steps: int) -> optax.Schedule:
     """Linear warmup over `warmup_ratio` of the steps, then cosine to `min_lr_ratio * lr`."""
     total_steps = max(1, total_steps)
     warmup = int(cfg.warmup_ratio * total_steps)
@@ -17,7 +17,7 @@ def schedule(cfg: config_lib.OptimizerConfig, total_steps: int) -> optax.Schedul
     )
 
 
-def make(cfg: config_lib.OptimizerConfig, total_steps: int) -> optax.GradientTransformation:
+def make(cfg: train_config.OptimizerConfig, total_steps: int) -> optax.GradientTransformation:
     """Global-norm clipping then AdamW; optimizer moments stay in the parameters' dtype
     (float32 by default: bfloat16 compute, float32 master weights and moments), except the
     first moment when `cfg.mu_dtype` is set (the second moment's range needs float32)."""

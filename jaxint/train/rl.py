@@ -15,43 +15,41 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh
 
-from jaxint import progress as progress_lib
-from jaxint import rundir
+from jaxint import rundir, sample_score, stage_sampling
 from jaxint.data import pipelines, records
-from jaxint.models import decoder, hf_io
+from jaxint.models import decoder
 from jaxint.parallel import host
 from jaxint.sampling import api as sampling_api
 from jaxint.sampling import config as sampling_config
 from jaxint.sampling import engine as engine_lib
 from jaxint.train import checkpoint as ckpt_lib
-from jaxint.train import config as config_lib
-from jaxint.train import grpo, grpo_step, loop_utils, optim, preemption, rollouts
+from jaxint.train import config as train_config
+from jaxint.train import grpo, grpo_step, loop_utils, optim, rollouts, shell
 from jaxint.train import state as state_lib
 
 log = logging.getLogger(__name__)
 GROUPS_FILE = "groups.jsonl"
 
 
-def sampler_config(cfg: config_lib.GRPOConfig, tokenizer: Any) -> sampling_config.SamplingConfig:
-    """Rollout sampling settings; generation stops at the chat template's end of turn."""
-    return sampling_config.SamplingConfig(
-        max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k,
-        top_p=cfg.top_p, n=cfg.samples_per_prompt,
-        stop_token_ids=tuple(sampling_api.end_of_turn_ids(tokenizer)),
-        max_batch_slots=cfg.max_batch_slots, chunk_steps=cfg.chunk_steps,
-    )
+def sampler_config(cfg: train_config.GRPOConfig,
+                   stop_token_ids: Sequence[int] = ()) -> sampling_config.SamplingConfig:
+    """Rollout sampling settings (also what `jaxint plan` sizes); the trainer stops
+    generation at the chat template's end of turn."""
+    return stage_sampling.settings(cfg, n=cfg.samples_per_prompt, stop_token_ids=stop_token_ids)
 
 
-class GRPOTrainer:
+class GRPOTrainer(shell.Shell):
     """Owns the train state, the (optional) frozen reference, the engine and the prompts.
 
     The trainer takes over the model passed in: its parameter buffers are donated to the
     first update, so use `trainer.model()` (or the export) afterwards, not the old object.
     """
 
+    name = "GRPO"
+
     def __init__(
         self, model: decoder.Decoder, tokenizer: Any, problems: Sequence[records.Problem],
-        cfg: config_lib.GRPOConfig, out_dir: str | pathlib.Path, *, mesh: Mesh | None = None,
+        cfg: train_config.GRPOConfig, out_dir: str | pathlib.Path, *, mesh: Mesh | None = None,
         verify_timeout_s: float = 10.0,
     ):
         if not problems:
@@ -69,8 +67,9 @@ class GRPOTrainer:
             # train state's buffers are donated at every update.
             self.ref_params = jax.tree.map(jnp.copy, params) if cfg.kl_coef > 0 else None
             self.state = state_lib.create(params, self.tx, mesh)
-        self.engine = engine_lib.Engine(self.graphdef, model.config, sampler_config(cfg, tokenizer),
-                                        mesh=mesh, tokenizer=tokenizer)
+        settings = sampler_config(cfg, sampling_api.end_of_turn_ids(tokenizer))
+        self.engine = engine_lib.Engine(self.graphdef, model.config, settings, mesh=mesh,
+                                        tokenizer=tokenizer)
         self.prompts = iter(pipelines.prompt_pipeline(
             list(problems), seed=cfg.seed, shuffle=True, process_index=0, process_count=1))
         self.checkpoints = ckpt_lib.Checkpointer(self.out_dir / "checkpoints", cfg.checkpoint)
@@ -80,33 +79,8 @@ class GRPOTrainer:
             grpo_step.make_update_fn(self.graphdef, self.tx, cfg), self.state, mesh)
         self.timer = loop_utils.Timer()
 
-    # ------------------------------------------------------------------ persistence
-    def restore(self, metrics: rundir.Metrics | None = None) -> bool:
-        """Resumes from the latest checkpoint if there is one; `metrics` loses the rows logged
-        after it (those steps are redone), so no step appears twice."""
-        if self.checkpoints.latest_step() is None:
-            if metrics is not None:
-                metrics.truncate_after(0)
-            return False
-        with loop_utils.mesh_context(self.mesh):
-            self.state, extra = self.checkpoints.restore(self.state)
-        self.prompts.set_state(extra["data"])
-        self.step = int(extra["step"])
-        if metrics is not None:
-            metrics.truncate_after(self.step)
-        log.info("resumed GRPO at step %d", self.step)
-        return True
-
-    def _save(self, *, force: bool = False) -> None:
-        self.checkpoints.save(self.step, self.state,
-                              {"data": self.prompts.get_state(), "step": self.step}, force=force)
-
-    def model(self) -> decoder.Decoder:
-        return nnx.merge(self.graphdef, self.state.params)
-
-    def export(self, path: str | pathlib.Path, *, tokenizer_dir: str | None = None) -> pathlib.Path:
-        return hf_io.save_hf(self.model(), path, dtype=self.model_config.dtype,
-                             tokenizer_dir=tokenizer_dir)
+    def resumable_data(self) -> Any:
+        return self.prompts
 
     # ------------------------------------------------------------------ one step
     def _micro_batches(self, batch: dict[str, np.ndarray], size: int):
@@ -150,12 +124,12 @@ class GRPOTrainer:
         with loop_utils.mesh_context(self.mesh):
             with self.timer.phase("rollout"):
                 params = sampling_api.cast_params(self.state.params, self.model_config)
-                prompts, samples = rollouts.sample(
+                prompts, samples = sample_score.sample(
                     self.engine, params, self.tokenizer, problems,
                     seed=cfg.seed * 1_000_003 + self.step)
                 del params
             with self.timer.phase("scoring"):
-                ro = rollouts.score(problems, prompts, samples, timeout_s=self.verify_timeout_s)
+                ro = sample_score.score(problems, prompts, samples, timeout_s=self.verify_timeout_s)
             with self.timer.phase("training"):
                 zero = np.asarray(grpo.zero_advantage_groups(jnp.asarray(ro.rewards)))
                 adv = np.asarray(grpo.advantages(
@@ -172,7 +146,7 @@ class GRPOTrainer:
         self._log_groups(ro)
         return self._metrics(ro, batch, entropy, zero, updates)
 
-    def _log_groups(self, ro: rollouts.Rollouts) -> None:
+    def _log_groups(self, ro: sample_score.Rollouts) -> None:
         """One row per step in `groups.jsonl`: which problems were sampled and how many of
         their G samples were correct, so an analysis can tell *which* groups carried no
         signal (all wrong: the regime InT targets; all correct) by any problem property."""
@@ -184,7 +158,8 @@ class GRPOTrainer:
         with open(self.out_dir / GROUPS_FILE, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
 
-    def _metrics(self, ro: rollouts.Rollouts, batch, entropy, zero, updates) -> dict[str, float]:
+    def _metrics(self, ro: sample_score.Rollouts, batch, entropy, zero,
+                 updates) -> dict[str, float]:
         mask = batch["loss_mask"][:, 1:]
         n = max(float(mask.sum()), 1.0)
         times = self.timer.pop()
@@ -214,25 +189,12 @@ class GRPOTrainer:
 
     # ------------------------------------------------------------------ the loop
     def run(self, metrics: rundir.Metrics, *, progress: bool = True) -> dict[str, Any]:
-        preemption.install()
-        self.restore(metrics)
-        bar = progress_lib.Bar(total=self.cfg.steps, initial=self.step, desc="grpo",
-                               disable=not progress)
-        history = []
-        while self.step < self.cfg.steps:
+        def one_step(bar: Any) -> None:
             m = self.train_step()
             metrics.write(m)
-            history.append(m)
             bar.set_postfix(reward=f"{m['reward_mean']:.3f}", zero_adv=f"{m['zero_adv_frac']:.2f}")
-            bar.update(1)
-            self._save()
-            if preemption.requested():
-                self._save(force=True)
-                self.checkpoints.close()
-                raise preemption.Preempted(f"GRPO preempted at step {self.step}")
-        bar.close()
-        self._save(force=True)
-        self.checkpoints.wait()
+
+        self.loop(metrics, self.cfg.steps, one_step, desc="grpo", progress=progress)
         return summarize(metrics.read(), steps=self.step)
 
 

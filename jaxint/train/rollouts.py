@@ -1,62 +1,13 @@
-"""Group rollouts for GRPO: sample G completions per prompt with the engine, reward them with
-the verifier, and lay them out as a training batch."""
+"""GRPO rollouts as a training batch: the sampled and scored groups (``jaxint.sample_score``)
+laid out as prompt + completion sequences with loss masks and the sampler's log-probs."""
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Sequence
-from typing import Any
-
 import numpy as np
 
-from jaxint import verify
-from jaxint.data import chat, records
-from jaxint.sampling import engine as engine_lib
-from jaxint.sampling import results
+from jaxint import sample_score
 
 MIN_SEQ_BUCKET = 64
-
-
-@dataclasses.dataclass
-class Rollouts:
-    """G samples of each of the step's prompts, with rewards [groups, G]."""
-
-    problems: list[records.Problem]
-    prompts: list[list[int]]
-    samples: list[list[results.Sample]]
-    rewards: np.ndarray
-    reasons: list[list[str]]
-
-    @property
-    def num_tokens(self) -> int:
-        return sum(len(s.tokens) for group in self.samples for s in group)
-
-
-def user_prompt(tokenizer: Any, problem: records.Problem) -> list[int]:
-    """The bare problem as one user message (no system prompt), as in the InT paper."""
-    return chat.render_prompt(tokenizer, [{"role": "user", "content": problem.problem}])
-
-
-def sample(
-    engine: engine_lib.Engine, params: Any, tokenizer: Any, problems: Sequence[records.Problem],
-    *, seed: int, progress: bool = False,
-) -> tuple[list[list[int]], list[list[results.Sample]]]:
-    """G = `engine.cfg.n` completions of each problem (chat-templated prompts)."""
-    prompts = [user_prompt(tokenizer, p) for p in problems]
-    return prompts, engine.run(params, prompts, seed=seed, progress=progress, desc="rollouts")
-
-
-def score(
-    problems: Sequence[records.Problem], prompts: list[list[int]],
-    samples: list[list[results.Sample]], *, timeout_s: float = 10.0,
-) -> Rollouts:
-    """Verifier rewards (1/0) for every sample, in a pool of worker processes."""
-    pairs = [(s.text or "", p.answer) for p, group in zip(problems, samples) for s in group]
-    verdicts = verify.score_batch(pairs, timeout_s=timeout_s)
-    G = len(samples[0]) if samples else 0
-    rewards = np.asarray([v.reward for v in verdicts], np.float32).reshape(len(problems), G)
-    reasons = [[v.reason for v in verdicts[i * G:(i + 1) * G]] for i in range(len(problems))]
-    return Rollouts(list(problems), prompts, samples, rewards, reasons)
 
 
 def bucket(length: int) -> int:
@@ -65,7 +16,7 @@ def bucket(length: int) -> int:
 
 
 def training_batch(
-    rollouts: Rollouts, advantages: np.ndarray, *, mask_truncated: bool = False,
+    rollouts: sample_score.Rollouts, advantages: np.ndarray, *, mask_truncated: bool = False,
     drop_groups: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Sequences = prompt + completion, right-padded to a bucket.

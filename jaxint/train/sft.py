@@ -14,14 +14,13 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh
 
-from jaxint import progress as progress_lib
 from jaxint import rundir
 from jaxint.data import pipelines
-from jaxint.models import decoder, hf_io
+from jaxint.models import decoder
 from jaxint.parallel import host
 from jaxint.train import checkpoint as ckpt_lib
-from jaxint.train import config as config_lib
-from jaxint.train import loop_utils, optim, preemption, sft_batching, sft_step
+from jaxint.train import config as train_config
+from jaxint.train import loop_utils, optim, sft_batching, sft_step, shell
 from jaxint.train import state as state_lib
 
 log = logging.getLogger(__name__)
@@ -37,14 +36,14 @@ def split_eval(examples: Sequence[Any], fraction: float, seed: int) -> tuple[lis
             [e for i, e in enumerate(examples) if i in held])
 
 
-def _local_batch(cfg: config_lib.SFTConfig) -> int:
+def _local_batch(cfg: train_config.SFTConfig) -> int:
     count = jax.process_count()
     if cfg.batch_size % count:
         raise ValueError(f"sft.batch_size ({cfg.batch_size}) must divide over {count} processes")
     return cfg.batch_size // count
 
 
-def steps_per_epoch(examples: Sequence[Any], cfg: config_lib.SFTConfig) -> int:
+def steps_per_epoch(examples: Sequence[Any], cfg: train_config.SFTConfig) -> int:
     """Optimizer steps in one pass: ceil(N / batch_size) when batch_size counts examples;
     with `pack_rows` packing decides it, so it is counted on the host."""
     if cfg.batching != "pack_rows":
@@ -54,7 +53,7 @@ def steps_per_epoch(examples: Sequence[Any], cfg: config_lib.SFTConfig) -> int:
     return max(1, sum(1 for _ in ds))
 
 
-def train_batches(examples: Sequence[Any], cfg: config_lib.SFTConfig) -> Any:
+def train_batches(examples: Sequence[Any], cfg: train_config.SFTConfig) -> Any:
     """The endless, resumable (get_state / set_state) iterator of this process's batches."""
     if cfg.batching == "pack_rows":
         return iter(pipelines.sft_batches(examples, batch_size=_local_batch(cfg),
@@ -66,14 +65,16 @@ def train_batches(examples: Sequence[Any], cfg: config_lib.SFTConfig) -> Any:
         process_index=jax.process_index(), process_count=jax.process_count())
 
 
-class SFTTrainer:
+class SFTTrainer(shell.Shell):
     """Owns the train state, the compiled steps, the data iterator and the checkpoints.
 
     The trainer takes over the model passed in: its parameter buffers are donated to the
     first update, so use `trainer.model()` (or the export) afterwards, not the old object.
     """
 
-    def __init__(self, model: decoder.Decoder, examples: Sequence[Any], cfg: config_lib.SFTConfig,
+    name = "SFT"
+
+    def __init__(self, model: decoder.Decoder, examples: Sequence[Any], cfg: train_config.SFTConfig,
                  out_dir: str | pathlib.Path, *, mesh: Mesh | None = None):
         host.require_mesh_if_multiprocess(mesh, "SFTTrainer")
         self.cfg, self.mesh = cfg, mesh
@@ -94,25 +95,8 @@ class SFTTrainer:
             sft_step.make_train_step(self.graphdef, self.tx), self.state, mesh)
         self._eval_step = jax.jit(sft_step.make_eval_step(self.graphdef))
 
-    def restore(self, metrics: rundir.Metrics | None = None) -> bool:
-        """Resumes from the latest checkpoint if there is one; `metrics` loses the rows logged
-        after it (they are redone), so a resumed run's metrics equal an uninterrupted one's."""
-        if self.checkpoints.latest_step() is None:
-            if metrics is not None:
-                metrics.truncate_after(0)
-            return False
-        with loop_utils.mesh_context(self.mesh):
-            self.state, extra = self.checkpoints.restore(self.state)
-        self.data.set_state(extra["data"])
-        self.step = int(extra["step"])
-        if metrics is not None:
-            metrics.truncate_after(self.step)
-        log.info("resumed SFT at step %d", self.step)
-        return True
-
-    def _save(self, *, force: bool = False) -> None:
-        self.checkpoints.save(self.step, self.state,
-                              {"data": self.data.get_state(), "step": self.step}, force=force)
+    def resumable_data(self) -> Any:
+        return self.data
 
     def train_step(self) -> tuple[dict[str, jax.Array], int]:
         """One optimizer step; returns device metrics (not fetched: no host sync) and the
@@ -142,19 +126,15 @@ class SFTTrainer:
                 nll, tokens = nll + float(out["nll"]), tokens + float(out["tokens"])
         return nll / max(tokens, 1.0)
 
-    def model(self) -> decoder.Decoder:
-        return nnx.merge(self.graphdef, self.state.params)
-
     def run(self, metrics: rundir.Metrics, *, progress: bool = True) -> dict[str, Any]:
         """Trains to `total_steps`, checkpointing and evaluating on the way."""
-        preemption.install()
-        self.restore(metrics)
         schedule = optim.schedule(self.cfg.optimizer, self.total_steps)
-        bar = progress_lib.Bar(total=self.total_steps, initial=self.step, desc="sft",
-                               disable=not progress)
         last: dict[str, float] = {}
-        t0, tokens = time.perf_counter(), 0
-        while self.step < self.total_steps:
+        t0, tokens = 0.0, 0
+
+        def one_step(bar: Any) -> None:
+            nonlocal last, t0, tokens
+            t0 = t0 or time.perf_counter()  # from the first step on, after any restore
             m, n_tokens = self.train_step()
             tokens += n_tokens * jax.process_count()
             if self.step % self.cfg.log_every == 0 or self.step == self.total_steps:
@@ -166,20 +146,9 @@ class SFTTrainer:
                     last["eval_loss"] = self.eval_loss()
                 metrics.write(last)
                 bar.set_postfix(loss=f"{m['loss']:.4f}")
-            bar.update(1)
-            self._save()
-            if preemption.requested():
-                self._save(force=True)
-                self.checkpoints.close()
-                raise preemption.Preempted(f"SFT preempted at step {self.step}")
-        bar.close()
-        self._save(force=True)
-        self.checkpoints.wait()
+
+        self.loop(metrics, self.total_steps, one_step, desc="sft", progress=progress)
         final = {"steps": self.step, "train_loss": last.get("loss"), "eval_loss": self.eval_loss(),
                  "tokens_per_s": last.get("tokens_per_s")}
         metrics.write({"final": True, **final})
         return final
-
-    def export(self, path: str | pathlib.Path, *, tokenizer_dir: str | None = None) -> pathlib.Path:
-        dtype = self.model_config.dtype
-        return hf_io.save_hf(self.model(), path, dtype=dtype, tokenizer_dir=tokenizer_dir)

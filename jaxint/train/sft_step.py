@@ -10,7 +10,7 @@ import optax
 from flax import nnx
 
 from jaxint.models import decoder
-from jaxint.train import logprobs
+from jaxint.train import accumulate, logprobs
 from jaxint.train import state as state_lib
 
 Batch = dict[str, jax.Array]
@@ -39,21 +39,14 @@ def make_train_step(
     def step(state: state_lib.TrainState, batch: Batch) -> tuple[state_lib.TrainState, dict]:
         total = jnp.maximum(jnp.sum(batch["loss_mask"][:, :, 1:]), 1.0)
 
-        def micro(grads: nnx.State, mb: Batch) -> tuple[nnx.State, jax.Array]:
-            def loss_fn(params: nnx.State) -> jax.Array:
-                nll, _ = masked_nll_sum(nnx.merge(graphdef, params), mb)
-                return nll / total
+        def loss_fn(params: nnx.State, mb: Batch) -> tuple[jax.Array, tuple[()]]:
+            nll, _ = masked_nll_sum(nnx.merge(graphdef, params), mb)
+            return nll / total, ()
 
-            loss, g = jax.value_and_grad(loss_fn)(state.params)
-            return jax.tree.map(jnp.add, grads, g), loss
-
-        zeros = jax.tree.map(jnp.zeros_like, state.params)
-        grads, losses = jax.lax.scan(micro, zeros, batch)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
+        state, grads, losses, _ = accumulate.apply_accumulated(state, tx, batch, loss_fn)
         metrics = {"loss": jnp.sum(losses), "grad_norm": optax.tree.norm(grads),
                    "tokens": total}
-        return state_lib.TrainState(params, opt_state, state.step + 1), metrics
+        return state, metrics
 
     return step
 

@@ -179,27 +179,26 @@ def _is_operator_limit(text: str, caret: int) -> bool:
 
 
 def _opening_brace(text: str, close: int) -> int:
-    depth = 0
-    for j in range(close, -1, -1):
-        if text[j] == "}":
-            depth += 1
-        elif text[j] == "{":
-            depth -= 1
-            if depth == 0:
-                return j
-    return 0
+    """Index of the `{` that the `}` at `close` closes (0 when unbalanced)."""
+    return _balanced(text, range(close, -1, -1), opener="}", closer="{", missing=0)
 
 
 def _matching_brace(text: str, i: int) -> int:
+    """Index of the `}` that closes the `{` at `i` (len(text) when unbalanced)."""
+    return _balanced(text, range(i, len(text)), opener="{", closer="}", missing=len(text))
+
+
+def _balanced(text: str, positions: range, *, opener: str, closer: str, missing: int) -> int:
+    """The first position where the braces walked over (in `positions` order) balance."""
     depth = 0
-    for j in range(i, len(text)):
-        if text[j] == "{":
+    for j in positions:
+        if text[j] == opener:
             depth += 1
-        elif text[j] == "}":
+        elif text[j] == closer:
             depth -= 1
             if depth == 0:
                 return j
-    return len(text)
+    return missing
 
 
 def _base_digits(text: str, caret: int) -> float | None:

@@ -122,3 +122,15 @@ def test_segment_names_are_checked(char_tokenizer):
         )
     with pytest.raises(ValueError, match="prompt"):
         chat.render_example(char_tokenizer, USER, [("prompt", "x", True)], add_eos=False)
+
+
+def test_render_conversation_is_the_prompt_or_the_continuation(bpe_tokenizer):
+    """The samplers' chat entry point renders exactly what the stages count and train on."""
+    tok = bpe_tokenizer
+    assert chat.render_conversation(tok, USER) == chat.render_prompt(tok, USER)
+    for partial in ("Step 1: 2", "Step 1: 2 ", "Step 1:\n\n"):
+        conv = [*USER, {"role": "assistant", "content": partial}]
+        assert chat.render_conversation(tok, conv, continue_final_message=True) == (
+            chat.render_continuation(tok, USER, partial))
+    with pytest.raises(ValueError, match="final assistant message"):
+        chat.render_conversation(tok, USER, continue_final_message=True)

@@ -11,8 +11,8 @@ import pathlib
 import numpy as np
 import pytest
 
+from jaxint import sample_score
 from jaxint.evaluation import config, evaluate
-from jaxint.train import rollouts
 from tests.train import tiny
 
 # Sampling shaped like the GRPO tests' rollouts (4 prompts x 8 samples, 32 slots, T = 1).
@@ -95,7 +95,7 @@ def test_resume_recomputes_only_missing_shards(model_and_problems, first_run, tm
     def no_sampling(*args, **kwargs):
         raise AssertionError("a finished evaluation sampled again")
 
-    monkeypatch.setattr(rollouts, "sample", no_sampling)
+    monkeypatch.setattr(sample_score, "sample", no_sampling)
     assert _evaluate(model_and_problems, tmp_path) == summary
 
 
@@ -113,7 +113,7 @@ def test_stale_shards_are_neither_reused_nor_counted(model_and_problems, first_r
         raise AssertionError("shard 0 is finished")
 
     with monkeypatch.context() as m:
-        m.setattr(rollouts, "sample", no_sampling)
+        m.setattr(sample_score, "sample", no_sampling)
         limited = _evaluate(model_and_problems, tmp_path,
                             config.EvalConfig(**{**CFG.__dict__, "limit": 4}))
     assert limited == {"dataset": CFG.dataset, "n": 8,

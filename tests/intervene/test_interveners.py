@@ -133,7 +133,8 @@ def test_turn1_that_cannot_fit_with_its_reply_budget_never_reaches_prefill(
     problem under the 30K default, with 16K new tokens) is skipped ``prompt_too_long``
     before any sampling; the stage lists it in intervene/rejects.jsonl and its stats."""
     from jaxint import rundir
-    from jaxint.intervene import config, prompts, stage
+    from jaxint.intervene import config, prompts
+    from jaxint.stages import intervene as stage
 
     problem = synthetic_problems[0]
     templates = prompts.load_templates(None)
@@ -145,7 +146,7 @@ def test_turn1_that_cannot_fit_with_its_reply_budget_never_reaches_prefill(
     intervener = stage.make_intervener(cfg, model=tiny_model, tokenizer=char_tokenizer,
                                        progress=False)
     attempts = [{"problem_id": problem.id, "sample_index": 0, "completion": "1 + 1 = 2"}]
-    summary = stage.run_intervene(rundir.RunDir(tmp_path), cfg, problems={problem.id: problem},
+    summary = stage.run(rundir.RunDir(tmp_path), cfg, problems={problem.id: problem},
                                   attempts=attempts, intervener=intervener, progress=False)
     assert calls == []  # nothing was sampled
     assert summary["skipped_long_prompts"] == 1

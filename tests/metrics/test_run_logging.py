@@ -46,7 +46,7 @@ def test_tiny_run_logs_the_jsonl_values_to_tensorboard_and_wandb(workspace, tmp_
         "sft.log_every=1",
         "rl.steps=1", "rl.prompts_per_step=2", "rl.samples_per_prompt=2",
         "rl.mini_batch_prompts=2", "rl.max_new_tokens=8", "rl.max_batch_slots=8",
-        "rl.chunk_steps=4", "rl.export_hf=false",
+        "rl.chunk_steps=4",
         f"eval.dataset={ws / 'problems.jsonl'}", "eval.n=2", "eval.ks=[1,2]",
         "eval.max_new_tokens=8", "eval.max_batch_slots=8", "eval.chunk_steps=4",
         f"logging.tensorboard={tmp_path / 'tb'}",

@@ -70,8 +70,7 @@ def _preimport() -> None:
     import transformers  # noqa: F401
 
     from jaxint import cli, loop  # noqa: F401
-    from jaxint.intervene import stage  # noqa: F401
-    from jaxint.stages import generate, rl_stage, sft_stage, verify_stage  # noqa: F401
+    from jaxint.stages import filter, generate, intervene, rl, sft, verify  # noqa: F401
     from jaxint.train import checkpoint  # noqa: F401
 
     assert threading.active_count() == 1, "a thread before fork(): children could deadlock"

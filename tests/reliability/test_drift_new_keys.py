@@ -83,3 +83,22 @@ def test_old_sft_batching_names_read_as_todays(tmp_path):
     with pytest.raises(drift.ConfigDriftError, match=r"sft.batching: 'pack_rows' -> 'pack'"):
         drift.check(run_dir, dataclasses.replace(cfg, sft=dataclasses.replace(
             cfg.sft, batching="pack")), ["sft"])
+
+
+@pytest.mark.parametrize("key,value", [("rl.export_hf", "true"), ("sft.export_hf", "false"),
+                                       ("demo.eval_samples", "4")])
+def test_a_removed_key_is_an_error_that_names_it(key, value):
+    with pytest.raises(config.configlib.ConfigError, match=rf"key '{key}' was removed"):
+        config.load(None, [f"{key}={value}"])
+
+
+def test_a_run_that_recorded_a_removed_key_resumes(tmp_path):
+    """sft.export_hf / rl.export_hf were recorded by runs made while they existed; nothing read
+    them, so such a run resumes (no drift) under today's config, which lacks them."""
+    cfg = config.load(None, [f"out_dir={tmp_path}", "name=old"])
+    run_dir = rundir.RunDir(cfg.run_dir)
+    for stage, key in (("sft", "sft.export_hf"), ("rl", "rl.export_hf")):
+        values = {**drift.record(cfg, stage)["config"], key: True}
+        run_dir.mark(stage, "done", fingerprint=drift.fingerprint(values), config=values,
+                     schema=drift.SCHEMA)
+    drift.check(run_dir, cfg, ["sft", "rl"])

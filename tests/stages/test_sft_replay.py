@@ -7,7 +7,7 @@ import numpy as np
 
 from jaxint import rundir
 from jaxint.data import records, tokenizers
-from jaxint.stages import sft_stage
+from jaxint.stages import sft as sft_stage
 from jaxint.train import config as train_config
 
 P = records.Problem(id="a", problem="Start with 2. Add 3.", answer="5", solution="2 + 3 = 5",
@@ -66,3 +66,19 @@ def test_unique_targets_trains_each_problem_target_once(tmp_path):
     assert counts["examples"] == 2 and len(uniq) == 2
     assert uniq[0].text.count("2 + 3 = 5") == 1 and "2 + 3 = 6" not in uniq[0].text
     assert "2 + 3 = 5\n\nso the result is 5" in uniq[1].text  # prefix (step 1) + the fix
+
+
+def test_sft_trains_on_the_stored_target_not_a_rebuilt_one(tmp_path):
+    """A row's prefix and intervention are what SFT renders, as the intervene stage stored
+    them (here unlike what today's formatting would rebuild from the content)."""
+    rd = _run(tmp_path)
+    row = {"problem_id": "a", "sample_index": 1, "proposal_index": 0, "location": 2,
+           "content": "2 + 3 = 5\n\\boxed{5}", "num_steps": 2,
+           "steps": ["2 + 3 = 6", "\\boxed{6}"], "prefix": "STORED PREFIX\n\n",
+           "intervention": "STORED FIX", "target": "STORED PREFIX\n\nSTORED FIX"}
+    rundir.write_jsonl(rd.stage("intervene") / "interventions.jsonl", [row])
+    tok = tokenizers.build_char_tokenizer(tmp_path / "tok")
+    (example,), _ = sft_stage.training_examples(rd, train_config.SFTConfig(seq_len=256), tok,
+                                                {"a": P})
+    assert tok.decode(example.segment_tokens("prefix")) == "STORED PREFIX\n\n"
+    assert tok.decode(example.segment_tokens("intervention")) == "STORED FIX"

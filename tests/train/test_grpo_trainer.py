@@ -21,9 +21,9 @@ import jax
 import numpy as np
 import pytest
 
-from jaxint import rundir
+from jaxint import rundir, sample_score
 from jaxint.sampling import api as sampling_api
-from jaxint.train import config, rl, rollouts
+from jaxint.train import config, rl
 from tests.train import tiny
 
 # The warm start, the reference run and the resumed run take ~70 s with a cold compile
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.slow
 STEPS = 8
 CFG = config.GRPOConfig(
     steps=STEPS, prompts_per_step=4, samples_per_prompt=8, mini_batch_prompts=2,
-    max_new_tokens=24, max_batch_slots=32, chunk_steps=8, seed=0, export_hf=False,
+    max_new_tokens=24, max_batch_slots=32, chunk_steps=8, seed=0,
     kl_coef=0.1, kl_estimator="k3",
     optimizer=config.OptimizerConfig(lr=2e-3, warmup_ratio=0.0, min_lr_ratio=1.0),
     checkpoint=config.CheckpointConfig(every=4, keep=2),
@@ -65,9 +65,9 @@ def _mean_reward(trainer: rl.GRPOTrainer, params, problems) -> float:
     params = sampling_api.cast_params(params, trainer.model_config)
     rewards = []
     for k in range(EVAL_REPEATS):
-        prompts, samples = rollouts.sample(trainer.engine, params, trainer.tokenizer, problems,
+        prompts, samples = sample_score.sample(trainer.engine, params, trainer.tokenizer, problems,
                                            seed=123_456 + k)
-        rewards.append(rollouts.score(problems, prompts, samples).rewards)
+        rewards.append(sample_score.score(problems, prompts, samples).rewards)
     return float(np.mean(rewards))
 
 

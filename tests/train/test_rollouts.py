@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from jaxint import sample_score
 from jaxint.data import records
 from jaxint.sampling import results
 from jaxint.train import rollouts
@@ -19,14 +20,14 @@ def _sample(p: int, j: int, tokens: list[int], finish: str) -> results.Sample:
                           -np.asarray(tokens, np.float32) / 100, finish)
 
 
-def _rollouts(long: bool = False) -> rollouts.Rollouts:
+def _rollouts(long: bool = False) -> sample_score.Rollouts:
     problems = [records.Problem(f"p{i}", "?", "1", None, "test") for i in range(2)]
     samples = [
         [_sample(0, 0, [10, 11, 2], "stop"), _sample(0, 1, [12, 13, 14, 15], "length")],
         [_sample(1, 0, [16, 2], "stop"), _sample(1, 1, [17] * (70 if long else 6), "length")],
     ]
     rewards = np.array([[1.0, 0.0], [0.0, 0.0]], np.float32)
-    return rollouts.Rollouts(problems, PROMPTS, samples, rewards, [["x"] * 2] * 2)
+    return sample_score.Rollouts(problems, PROMPTS, samples, rewards, [["x"] * 2] * 2)
 
 
 ADV = np.array([[0.5, -0.5], [0.0, 0.0]], np.float32)

@@ -141,7 +141,7 @@ def assert_trees_close(a, b, *, atol: float, rtol: float = 0.0) -> None:
 # whose reward is above 0 (a random model never writes \boxed{}).
 WARM_SFT = config.SFTConfig(
     epochs=1, batch_size=8, seq_len=128, batching="examples", max_steps=100, eval_fraction=0.0,
-    eval_every=1000, log_every=50, seed=0, export_hf=False,
+    eval_every=1000, log_every=50, seed=0,
     optimizer=config.OptimizerConfig(lr=5e-3, warmup_ratio=0.05, min_lr_ratio=0.1),
     checkpoint=config.CheckpointConfig(every=1000, keep=1, async_save=False),
 )

@@ -1,11 +1,15 @@
-"""Sample continuations of a (possibly partial) assistant response and score them.
+"""The one sample-and-score path: prompts rendered from problems (and, for continuations, a
+partial assistant response), sampled by the engine, and every full response judged by the
+verifier.
 
-Shared by the filter (continue problem + target) and the conditioning measurement (continue
-from the problem alone, from prefix + original step, from prefix + intervention). A partial
-response is rendered with ``data.chat.render_continuation``: its token ids are exactly those
-the SFT example of the same target starts with, so the filter judges the very prefix the
-model will be trained on. The full response (partial + continuation) is scored, since the
-final ``\\boxed{}`` comes at the end.
+Two entry points share the prompt and the scoring. `sample` / `score` take an engine the
+caller keeps (generate, eval, GRPO rollouts: one engine for many calls, parameters passed in)
+and return the samples themselves; `sample_and_score` builds the engine for one call (select,
+the filter, the conditioning measurement) and returns counts. A partial response is rendered
+with ``data.chat.render_continuation``: its token ids are exactly those the SFT example of the
+same target starts with, so the filter judges the very prefix the model will be trained on.
+The full response (partial + continuation) is scored, since the final ``\\boxed{}`` comes at
+the end.
 """
 
 from __future__ import annotations
@@ -14,7 +18,12 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from jaxint.data import chat
+import numpy as np
+
+from jaxint import verify
+from jaxint.data import chat, records
+from jaxint.sampling import engine as engine_lib
+from jaxint.sampling import results
 
 PROMPT_TOO_LONG = "prompt_too_long"  # the same reason the intervene stage records
 
@@ -75,7 +84,7 @@ def sample_and_score(
     """
     if not requests:
         return []
-    from jaxint import sampling, verify
+    from jaxint import sampling
     from jaxint.sampling import api as sampling_api
 
     stops = set(sampling_cfg.stop_token_ids) | set(sampling_api.end_of_turn_ids(tokenizer))
@@ -88,8 +97,7 @@ def sample_and_score(
                                 desc=desc) if ready else []
     pairs = [((requests[i].partial or "") + (s.text or ""), requests[i].gold)
              for i, samples in zip(ready, results, strict=True) for s in samples]
-    verdicts = (verify.score_batch(pairs, timeout_s=timeout_s, num_workers=num_workers)
-                if pairs else [])
+    verdicts = _verdicts(pairs, timeout_s=timeout_s, num_workers=num_workers)
     out = [Scored([], [], None, len(p), PROMPT_TOO_LONG) for p in prompts]
     pos = 0
     for i, samples in zip(ready, results, strict=True):
@@ -99,3 +107,51 @@ def sample_and_score(
         out[i] = Scored(rewards, [int(len(s.tokens)) for s in samples],
                         correct[0] if correct else None, len(prompts[i]))
     return out
+
+
+@dataclasses.dataclass
+class Rollouts:
+    """G samples of each of the step's prompts, with rewards [groups, G]."""
+
+    problems: list[records.Problem]
+    prompts: list[list[int]]
+    samples: list[list[results.Sample]]
+    rewards: np.ndarray
+    reasons: list[list[str]]
+
+    @property
+    def num_tokens(self) -> int:
+        return sum(len(s.tokens) for group in self.samples for s in group)
+
+
+def user_prompt(tokenizer: Any, problem: records.Problem) -> list[int]:
+    """The bare problem as one user message (no system prompt), as in the InT paper."""
+    return prompt_ids(tokenizer, Request(problem.problem, None, problem.answer))
+
+
+def sample(
+    engine: engine_lib.Engine, params: Any, tokenizer: Any, problems: Sequence[records.Problem],
+    *, seed: int, progress: bool = False,
+) -> tuple[list[list[int]], list[list[results.Sample]]]:
+    """G = `engine.cfg.n` completions of each problem (chat-templated prompts)."""
+    prompts = [user_prompt(tokenizer, p) for p in problems]
+    return prompts, engine.run(params, prompts, seed=seed, progress=progress, desc="rollouts")
+
+
+def score(
+    problems: Sequence[records.Problem], prompts: list[list[int]],
+    samples: list[list[results.Sample]], *, timeout_s: float = 10.0,
+) -> Rollouts:
+    """Verifier rewards (1/0) for every sample, in a pool of worker processes."""
+    pairs = [(s.text or "", p.answer) for p, group in zip(problems, samples) for s in group]
+    verdicts = _verdicts(pairs, timeout_s=timeout_s)
+    G = len(samples[0]) if samples else 0
+    rewards = np.asarray([v.reward for v in verdicts], np.float32).reshape(len(problems), G)
+    reasons = [[v.reason for v in verdicts[i * G:(i + 1) * G]] for i in range(len(problems))]
+    return Rollouts(list(problems), prompts, samples, rewards, reasons)
+
+
+def _verdicts(pairs: Sequence[tuple[str, str]], *, timeout_s: float,
+              num_workers: int | None = None) -> list[Any]:
+    """The verifier's verdict on each (response, gold answer) pair, in order."""
+    return verify.score_batch(pairs, timeout_s=timeout_s, num_workers=num_workers) if pairs else []

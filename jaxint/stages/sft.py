@@ -11,51 +11,50 @@ from jaxint import rundir
 from jaxint.data import chat, records
 from jaxint.intervene import targets
 from jaxint.models import decoder
+from jaxint.stages import intervene as intervene_stage
 from jaxint.train import config as train_config
 from jaxint.train import sft
 
 
-def intervention_records(run_dir: rundir.RunDir) -> list[dict[str, Any]]:
+def intervention_records(run_dir: rundir.RunDir) -> list[records.Intervention]:
     """The interventions to train on: the filter's kept ones when the filter ran, else all
     of the intervene stage's."""
     kept = run_dir.root / "filter" / "kept.jsonl"
-    if run_dir.is_done("filter") and kept.is_file():
-        return list(rundir.read_jsonl(kept))
-    source = run_dir.root / "intervene" / "interventions.jsonl"
-    if not source.is_file():
-        raise FileNotFoundError(f"{source}: no interventions (run the intervene stage first)")
-    return list(rundir.read_jsonl(source))
+    source = kept if run_dir.is_done("filter") and kept.is_file() else (
+        run_dir.root / "intervene" / "interventions.jsonl")
+    return intervene_stage.read_interventions(source)
 
 
 def examples(
-    tokenizer: Any, problems: Mapping[str, records.Problem], rows: Sequence[Mapping[str, Any]],
+    tokenizer: Any, problems: Mapping[str, records.Problem],
+    interventions: Sequence[records.Intervention],
 ) -> list[chat.Example]:
-    """Token ids + loss masks: prompt = the bare problem; response = steps 1..K-1 and the
-    intervention, both trained; no end-of-turn token (the model must not learn to stop
-    right after an intervention)."""
+    """Token ids + loss masks: prompt = the bare problem; response = the stored target's
+    prefix (steps 1..K-1) and intervention, both trained; no end-of-turn token (the model
+    must not learn to stop right after an intervention)."""
     out = []
-    for row in rows:
-        prefix, intervention = targets.target_parts(row["steps"], row["location"], row["content"])
+    for rec in interventions:
         messages, segments = targets.sft_messages(
-            problems[row["problem_id"]].problem, prefix, intervention)
+            problems[rec.problem_id].problem, rec.prefix, rec.intervention)
         out.append(chat.render_example(tokenizer, messages, segments, add_eos=False))
     return out
 
 
-def unique_targets(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """The first row of each distinct (problem, SFT target), in order (`sft.unique_targets`).
+def unique_targets(
+    interventions: Sequence[records.Intervention],
+) -> list[records.Intervention]:
+    """The first record of each distinct (problem, SFT target), in order (`sft.unique_targets`).
 
     The key is the target as SFT renders it (prefix + intervention), so two proposals that
     differ only where SFT does not look (the original suffix, the proposal index) count once.
     """
     seen: set[tuple[str, str, str]] = set()
     out = []
-    for row in rows:
-        key = (row["problem_id"],
-               *targets.target_parts(row["steps"], row["location"], row["content"]))
+    for rec in interventions:
+        key = (rec.problem_id, rec.prefix, rec.intervention)
         if key not in seen:
             seen.add(key)
-            out.append(row)
+            out.append(rec)
     return out
 
 

@@ -90,7 +90,9 @@ def apply_rope(x_BTNH: jax.Array, positions_BT: jax.Array, inv_freq: np.ndarray)
 class Block(nnx.Module):
     """All L transformer layers' parameters, stacked on a leading axis.
 
-    `layer(i)` views one layer; `apply_layer` runs one layer given its parameter slice.
+    One layer's parameters are a slice of the stack (`Decoder.layer_slices` takes them all once,
+    outside a decode loop); `layer_forward` runs one layer given its slice, built from `qkv`,
+    `attention_out` and `mlp`.
     """
 
     def __init__(self, cfg: config_lib.ModelConfig, *, rngs: nnx.Rngs):

@@ -116,8 +116,7 @@ def load(
     if bad:
         raise ConfigError(f"command line: overrides must look like key.sub=value, got {bad}")
     if overrides:
-        cfg = _merge(cfg, OmegaConf.from_dotlist(list(overrides)), "command line",
-                     removed or {})
+        cfg = _merge(cfg, _dotlist(overrides), "command line", removed or {})
     try:
         return OmegaConf.to_object(cfg)
     except (ValueError, TypeError) as err:
@@ -126,6 +125,19 @@ def load(
             + (["command line"] if overrides else [])
         )
         raise ConfigError(f"{where}: {err}") from err
+
+
+def _dotlist(overrides: Sequence[str]) -> Any:
+    """The overrides as one config; a value YAML cannot read (``demo.ops=[-,*]``: ``*`` starts
+    an alias) is a ConfigError naming that override, not a parser traceback."""
+    for item in overrides:
+        try:
+            OmegaConf.from_dotlist([item])
+        except Exception as err:  # noqa: BLE001 - yaml's and OmegaConf's error types vary
+            raise ConfigError(
+                f"command line: cannot read override {item!r}: {' '.join(str(err).split())} "
+                "(quote YAML specials, e.g. demo.ops='[\"-\",\"*\"]')") from err
+    return OmegaConf.from_dotlist(list(overrides))
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -109,3 +109,10 @@ def test_to_dict_round_trips_through_yaml(tmp_path):
 
     f = _write(tmp_path / "dump.yaml", yaml.safe_dump(configlib.to_dict(cfg)))
     assert configlib.load(Run, f) == cfg
+
+
+def test_an_override_yaml_cannot_read_is_a_config_error_naming_it():
+    # "*" starts a YAML alias: this was an "internal error" with a scanner traceback line.
+    with pytest.raises(configlib.ConfigError, match=r"tags=\[-,\*\]"):
+        configlib.load(Run, None, ["optim.steps=2", "tags=[-,*]"])
+    assert configlib.load(Run, None, ['tags=["-","*"]']).tags == ("-", "*")

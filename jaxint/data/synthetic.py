@@ -86,6 +86,10 @@ class TrapKind:
 TRAP_KINDS = {
     "lower": TrapKind("lower", ("lower it by {b}",), true_op="-", corpus_op="+"),
     "grow": TrapKind("grow", ("grow it by {b}",), true_op="+", corpus_op="-"),
+    # "cut it by b" means take b away; the corpus reads it as "cut it by a factor of b". Its
+    # corpus operation is one no plain phrase of the demo's task writes (ops + - *), so the
+    # misreading lives in the phrase alone and correcting it has no plain phrase to drag along.
+    "cut": TrapKind("cut", ("cut it by {b}",), true_op="-", corpus_op="/"),
 }
 
 
@@ -294,7 +298,10 @@ class _Draw:
         assert self.trap is not None
         true = set(self._range(self.trap.true_op, value))
         corpus = set(self._range(self.trap.corpus_op, value))
-        return self.trap.op(self.reading), sorted(true & corpus)
+        # A pair both readings compute alike (4 - 2 = 4 / 2) would hide the trap.
+        both = [b for b in sorted(true & corpus)
+                if apply(value, self.trap.true_op, b) != apply(value, self.trap.corpus_op, b)]
+        return self.trap.op(self.reading), both
 
     def _range(self, op: str, value: int) -> list[int] | range:
         return _operand_range(op, value, self.max_digits, self.max_factor, self.max_value)

@@ -9,7 +9,7 @@ import pathlib
 import zlib
 from typing import Any
 
-from jaxint import rundir
+from jaxint import configlib, rundir
 from jaxint.data import chat, records, synthetic, tokenizers
 from jaxint.models import build
 from jaxint.models import config as model_config
@@ -65,9 +65,9 @@ def _problems(cfg, n: int, seed: int, *, trap_fraction: float, reading: str, see
         traps += trap is not None
         if len(out) == n:
             return out
-    raise ValueError(f"demo: only {len(out)} of {n} distinct problems found for seed {seed}; "
-                     "widen the task (demo.max_start, demo.max_digits, demo.num_steps) or "
-                     "ask for fewer problems")
+    raise configlib.ConfigError(
+        f"demo: only {len(out)} of {n} distinct problems found for seed {seed}; widen the task "
+        "(demo.max_start, demo.max_digits, demo.num_steps, demo.ops) or ask for fewer problems")
 
 
 def problem_sets(cfg) -> dict[str, list[records.Problem]]:

@@ -69,3 +69,17 @@ def test_trap_kinds_take_turns():
         kinds = [p.meta["trap"] for p in probs if p.meta["trap"]]
         assert kinds[:4] == ["lower", "grow", "lower", "grow"]
         assert abs(kinds.count("lower") - kinds.count("grow")) <= 1
+
+
+def test_a_task_too_narrow_for_the_sets_is_a_config_error():
+    # 2 steps of - and * from a 1-digit start hold fewer chains than 512 + 256 problems: this
+    # was an "internal error" (ValueError) though the fix is a config change.
+    import pytest
+
+    from jaxint import configlib
+
+    cfg = config.DemoConfig(train_problems=256, heldout_problems=512, pretrain_problems=100,
+                            num_steps=2, max_digits=1, max_value=100, ops=("-", "*"),
+                            trap_fraction=0.5, seed=1)
+    with pytest.raises(configlib.ConfigError, match="demo.ops"):
+        demo_base.problem_sets(cfg)

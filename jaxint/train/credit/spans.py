@@ -41,11 +41,18 @@ def token_of_char(decode: Callable[[Sequence[int]], str], tokens: Sequence[int],
     return lo - 1
 
 
+def split(text: str) -> list[str]:
+    """The steps of a response: the intervene splitter's blank-line pieces (the numbering of
+    `synthetic.split_steps` too)."""
+    return steps_lib.BlankLineSplitter().split(text)
+
+
 def token_starts(decode: Callable[[Sequence[int]], str], tokens: Sequence[int], text: str,
-                 splitter: steps_lib.Splitter | None = None) -> list[int]:
-    """The first token of each step of `text` (the decoded `tokens`), non-decreasing, the first
-    0; a response without steps is one step."""
-    steps = (splitter or steps_lib.BlankLineSplitter()).split(text)
+                 steps: Sequence[str] | None = None) -> list[int]:
+    """The first token of each step of `text` (the decoded `tokens`; steps default to
+    `split(text)`), non-decreasing, the first 0; a response without steps is one step, and a
+    step not found in the text ends the list (see `char_starts`)."""
+    steps = split(text) if steps is None else steps
     starts = [0] + [token_of_char(decode, tokens, c) for c in char_starts(text, steps)[1:]]
     return [int(s) for s in np.maximum.accumulate(starts)]
 

@@ -36,8 +36,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxint.train import config as train_config
 from jaxint.train import grpo
 from jaxint.train.credit import config as credit_config
+from jaxint.train.credit import types
 
 BLOCK = 128  # trace rows computed per step of the map: [B, BLOCK, T] weights at a time
 
@@ -95,3 +97,11 @@ def trace(x: jax.Array, mask: jax.Array, *, decay: float, style: str = "recent",
 def make_trace(cfg: credit_config.GRPOLambdaConfig) -> grpo.Trace:
     """The trace `grpo.policy_loss` applies to its log-ratios for these settings."""
     return functools.partial(trace, decay=cfg.decay, style=cfg.trace, epsilon=cfg.epsilon)
+
+
+def assign(scored: types.Scored, passes: types.Passes,
+           cfg: train_config.GRPOConfig) -> types.Credit:
+    """One advantage per sequence, negatives clamped; the trace acts in the update (`make_trace`
+    in `grpo_step`), on the log-probs the update computes anyway: no extra pass."""
+    del passes
+    return types.Credit(advantages(scored.outcome, cfg.grpo_lambda.advantage_min))

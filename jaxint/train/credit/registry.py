@@ -19,6 +19,10 @@ METHODS: dict[str, Assign] = {
 }
 
 
+# Methods whose advantages are one per token ([B, T-1] in the update), not one per sequence.
+PER_TOKEN = ("vineppo", "oppo", "capo")
+
+
 def assign(cfg: train_config.GRPOConfig, scored: types.Scored,
            passes: types.Passes) -> types.Credit:
     """The advantages of `cfg.credit` for this step's rollouts."""

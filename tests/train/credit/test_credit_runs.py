@@ -11,6 +11,7 @@ format) on 2 easy problems x 4 samples.
 from __future__ import annotations
 
 import dataclasses
+
 import jax.numpy as jnp
 import numpy as np
 import pytest

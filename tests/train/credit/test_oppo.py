@@ -35,8 +35,8 @@ def test_closed_form_beliefs_equal_the_recursion():
     for prior in (0.05, 0.5, 1.0):
         log_ratio = rng.randn(50)
         x, want = np.log(prior), []
-        for l in log_ratio:
-            x = min(0.0, x + l)
+        for step in log_ratio:
+            x = min(0.0, x + step)
             want.append(x)
         np.testing.assert_allclose(oppo.log_beliefs(log_ratio, prior), want, atol=1e-12)
 

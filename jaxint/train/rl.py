@@ -170,7 +170,8 @@ class GRPOTrainer(shell.Shell):
                                      rollouts.completion_logprobs(ro, batch["old_logp"]))
         passes = passes_lib.EnginePasses(
             tokenizer=self.tokenizer, engine=self._engine,
-            sampling_params=sampling_api.cast_params(self.state.params, self.model_config),
+            sampling_params=lambda: sampling_api.cast_params(self.state.params,
+                                                             self.model_config),
             score=self._score_all,
             params={"policy": self.state.params, "frozen": self.frozen_params},
             seed=seeds.derive(cfg.seed, "credit", self.step),

@@ -80,15 +80,17 @@ def trace(x: jax.Array, mask: jax.Array, *, decay: float, style: str = "recent",
     """
     B, T = x.shape
     x = x * mask
-    start = jnp.argmax(mask > 0, axis=1)[:, None, None]
     n = -(-T // block)
-    j = jnp.arange(T)[None, None, :]
     w_of = functools.partial(weights, decay=decay, style=style, epsilon=epsilon)
+    if style == "both":  # weights depend on where each row's response starts: [B, C, T]
+        start, j, spec = jnp.argmax(mask > 0, axis=1)[:, None, None], jnp.arange(T)[None], "bcj"
+    else:  # the same [C, T] weights for every row
+        start, j, spec = jnp.zeros((), jnp.int32), jnp.arange(T)[None], "cj"
 
     @jax.checkpoint
     def rows(t0: jax.Array) -> jax.Array:
-        t = (t0 + jnp.arange(block))[None, :, None]
-        return jnp.einsum("bcj,bj->bc", jnp.broadcast_to(w_of(t, j, start), (B, block, T)), x)
+        t = (t0 + jnp.arange(block))[:, None]
+        return jnp.einsum(f"{spec},bj->bc", w_of(t, j, start), x)
 
     out = jax.lax.map(rows, jnp.arange(n) * block)  # [n, B, block]
     return jnp.moveaxis(out, 0, 1).reshape(B, n * block)[:, :T] * mask

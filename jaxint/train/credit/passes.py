@@ -25,7 +25,8 @@ class EnginePasses:
     Args:
         tokenizer: decodes and renders prompts (the policy's chat template).
         engine: n -> an engine sampling n continuations per prompt (rollout settings).
-        sampling_params: the parameters the engine samples with (compute dtype).
+        sampling_params: () -> the parameters the engine samples with (compute dtype); called
+            on the first continuation only (a cast copy of the weights costs memory).
         score: the trainer's micro-batched teacher-forced scoring.
         params: scorer name ("policy", "frozen") -> parameters.
         seed: this step's continuation seed (a resumed step draws the same ones).
@@ -33,9 +34,10 @@ class EnginePasses:
     """
 
     def __init__(self, *, tokenizer: Any, engine: Callable[[int], engine_lib.Engine],
-                 sampling_params: Any, score: Score, params: dict[str, Any], seed: int,
-                 timeout_s: float):
-        self.tokenizer, self.engine, self.sampling_params = tokenizer, engine, sampling_params
+                 sampling_params: Callable[[], Any], score: Score, params: dict[str, Any],
+                 seed: int, timeout_s: float):
+        self.tokenizer, self.engine = tokenizer, engine
+        self._sampling_params, self._cast = sampling_params, None
         self.score, self.params, self.seed, self.timeout_s = score, params, seed, timeout_s
         self.extra_tokens = 0
         self.extra_forward_tokens = 0
@@ -49,7 +51,9 @@ class EnginePasses:
     def continue_(self, prompts: Sequence[Sequence[int]], budgets: Sequence[int],
                   n: int) -> list[list[results.Sample]]:
         engine = self.engine(n)
-        out = engine.run(self.sampling_params, prompts, seed=self.seed, progress=False,
+        if self._cast is None:
+            self._cast = self._sampling_params()
+        out = engine.run(self._cast, prompts, seed=self.seed, progress=False,
                          desc="continuations", max_new_tokens=budgets)
         self.extra_tokens += sum(len(s.tokens) for group in out for s in group)
         self.extra_forward_tokens += int(engine.stats.get("prefill_tokens", 0))

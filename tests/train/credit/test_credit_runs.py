@@ -34,6 +34,7 @@ CFG = config.GRPOConfig(
     vineppo=credit_config.VinePPOConfig(k=2),
 )
 METHODS = ("vineppo", "grpo_lambda", "oppo", "capo")
+FROZEN = {"oppo": credit_config.OPPOConfig(scorer="frozen")}
 
 
 @pytest.fixture(scope="module")
@@ -62,16 +63,31 @@ def outcome_one_step(warm, problems, tmp_path_factory):
     return _run(warm, problems, tmp_path_factory.mktemp("outcome"), 1)[0]
 
 
-def _oracle_forward_tokens(trainer, problems, history) -> list[float]:
-    """Per step: G x the oracle prompt of each sampled problem + every completion token."""
+def _oracle_forward_tokens(trainer, problems, history, *, plain: bool) -> list[float]:
+    """Per step: G x the oracle prompt (and the plain one when the frozen model scores both)
+    of each sampled problem + every completion token (twice with `plain`)."""
     by_id = {p.id: p for p in problems}
     out = []
     for row, h in zip(rl.read_groups(trainer.out_dir), history, strict=True):
+        ids = row["problem_ids"]
         prompts = sum(len(chat.render_prompt(trainer.tokenizer, [{"role": "user", "content":
-                      oppo.oracle_message(by_id[i].problem, by_id[i].solution)}]))
-                      for i in row["problem_ids"])
-        out.append(row["n"] * prompts + h["response_len_mean"] * row["n"] * len(row["num_correct"]))
+                      oppo.oracle_message(by_id[i].problem, by_id[i].solution)}])) for i in ids)
+        completions = h["response_len_mean"] * row["n"] * len(ids)
+        if plain:
+            prompts += sum(len(chat.render_prompt(trainer.tokenizer, [{"role": "user",
+                           "content": by_id[i].problem}])) for i in ids)
+        out.append(row["n"] * prompts + completions * (2 if plain else 1))
     return out
+
+
+def test_oppo_with_a_frozen_scorer(warm, problems, tmp_path):
+    """The teacher-oracle keeps a frozen copy of the initial weights (no KL reference) and
+    scores both contexts with it."""
+    trainer, history = _run(warm, problems, tmp_path, 2, credit="oppo", oppo=FROZEN["oppo"])
+    assert trainer.ref_params is None and trainer.frozen_params is not None
+    tiny.assert_trees_close(trainer.frozen_params, warm[1], atol=0.0)
+    np.testing.assert_allclose([h["extra_forward_tokens"] for h in history],
+                               _oracle_forward_tokens(trainer, problems, history, plain=True))
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -88,7 +104,8 @@ def test_each_method_trains_and_logs_its_cost(method, warm, problems, outcome_on
         assert all(h["credit_vineppo_states"] >= 2 for h in history)
     elif method == "oppo":
         assert extra == [0, 0]
-        np.testing.assert_allclose(forward, _oracle_forward_tokens(trainer, problems, history))
+        np.testing.assert_allclose(forward, _oracle_forward_tokens(trainer, problems, history,
+                                                                   plain=False))
     else:  # the trace and the checker cost no model pass
         assert extra == [0, 0] and forward == [0, 0]
     # step 1 sampled the same rollouts as outcome GRPO's: only the advantages differ

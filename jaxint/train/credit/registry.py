@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from jaxint import configlib
 from jaxint.data import records
 from jaxint.train import config as train_config
 from jaxint.train.credit import capo, grpo_lambda, oppo, outcome, types, vineppo
@@ -30,15 +31,20 @@ def assign(cfg: train_config.GRPOConfig, scored: types.Scored,
 
 
 def check_problems(cfg: train_config.GRPOConfig, problems: Sequence[records.Problem]) -> None:
-    """Raises a one-line ValueError naming rl.credit when a problem lacks what the method
-    reads: a reference solution (oppo's oracle context) or a step checker (capo's critic)."""
+    """Raises a one-line ConfigError naming rl.credit when a problem lacks what the method
+    reads: a reference solution (oppo's oracle context) or a step checker (capo's critic).
+    The pipeline calls it before its first stage, the trainer before its first step."""
     if cfg.credit == "capo":
-        capo.require_checker(problems)
+        try:
+            capo.require_checker(problems)
+        except ValueError as err:
+            raise configlib.ConfigError(str(err)) from None
     if cfg.credit == "oppo":
         missing = [p.id for p in problems if not p.solution]
         if missing:
-            raise ValueError(f"rl.credit=oppo needs reference solutions (the oracle context); "
-                             f"{len(missing)} training problems have none, e.g. {missing[0]!r}")
+            raise configlib.ConfigError(
+                f"rl.credit=oppo needs reference solutions (the oracle context); "
+                f"{len(missing)} training problems have none, e.g. {missing[0]!r}")
 
 
 def needs_frozen(cfg: train_config.GRPOConfig) -> bool:

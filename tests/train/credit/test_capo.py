@@ -8,9 +8,10 @@ import random
 import numpy as np
 import pytest
 
+from jaxint import configlib
 from jaxint.data import records, synthetic
 from jaxint.train import config
-from jaxint.train.credit import capo
+from jaxint.train.credit import capo, registry
 from jaxint.train.credit import config as credit_config
 from tests.train.credit import fakes
 
@@ -71,3 +72,11 @@ def test_problems_without_a_step_checker_are_refused():
     scored = fakes.scored([["x"]], [[1]])
     with pytest.raises(ValueError, match="rl.credit=capo needs a step checker"):
         capo.assign(scored, fakes.Passes(), _cfg())
+
+
+def test_the_pipeline_check_is_a_config_error():
+    """Checked before any stage runs (and by the trainer), reported as bad config."""
+    scored = fakes.scored([["x"]], [[1]])
+    with pytest.raises(configlib.ConfigError, match="rl.capo.critic=checker judges only"):
+        registry.check_problems(_cfg(), scored.rollouts.problems)
+    registry.check_problems(_cfg(), [_problem()])

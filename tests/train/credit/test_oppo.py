@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from jaxint import configlib
 from jaxint.train import config
 from jaxint.train.credit import config as credit_config
-from jaxint.train.credit import oppo
+from jaxint.train.credit import oppo, registry
 from tests.train.credit import fakes
 
 RATIOS = np.array([1.6, 0.5, 3.0, 0.5, 1.0])
@@ -85,3 +86,12 @@ def test_problems_without_a_reference_solution_are_refused():
         id="p0", problem="Q0", answer="1", solution="", source="test")
     with pytest.raises(ValueError, match="rl.credit=oppo needs reference solutions"):
         oppo.assign(scored, fakes.Passes(logprob_fn=_logprobs), _cfg("policy"))
+
+
+def test_the_pipeline_check_names_a_problem_without_a_solution():
+    problems = [fakes.scored([["x"]], [[1]]).rollouts.problems[0]]
+    registry.check_problems(_cfg("policy"), problems)
+    problems.append(problems[0].__class__(id="bare", problem="Q", answer="1", solution="",
+                                          source="test"))
+    with pytest.raises(configlib.ConfigError, match="1 training problems have none, e.g. 'bare'"):
+        registry.check_problems(_cfg("policy"), problems)

@@ -23,9 +23,12 @@ def _check(section: str, ok: bool, name: str, value: object, rule: str) -> None:
 class VinePPOConfig:
     """VinePPO (arXiv 2410.01679): Monte Carlo values of step boundaries.
 
+    Defaults are the public release's MATH configs (McGill-NLP/VinePPO: `num_mc_rollouts = 9`,
+    `max_step_for_value_estimation: 20`).
+
     Attributes:
-        k: continuations sampled from each boundary (the release's MC rollouts per state).
-        max_steps: boundaries estimated per rollout after its first steps (the release's
+        k: continuations sampled from each boundary (Monte Carlo rollouts per state).
+        max_steps: boundaries estimated per rollout, after its first steps (the release's
             `max_step_for_value_estimation`); later steps take the rollout's own return as
             their value, so only the step after the last estimated boundary carries its
             advantage. None: every boundary.
@@ -35,7 +38,7 @@ class VinePPOConfig:
     """
 
     k: int = 9
-    max_steps: Optional[int] = None
+    max_steps: Optional[int] = 20
     root_value: str = "sample"
 
     def __post_init__(self) -> None:

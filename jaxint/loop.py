@@ -36,6 +36,7 @@ from jaxint.stages import select as select_stage
 from jaxint.stages import sft as sft_stage
 from jaxint.stages import verify as verify_stage
 from jaxint.train import preemption
+from jaxint.train.credit import registry as credit
 
 log = logging.getLogger(__name__)
 
@@ -258,6 +259,8 @@ class Pipeline:
         preemption.install()
         stages = list(self.cfg.stages) + (["rl_baseline"] if self.cfg.rl_baseline else [])
         drift.check(self.run_dir, self.cfg0, stages)  # every changed stage, before any work
+        if "rl" in self.cfg.stages:  # what rl.credit reads, before hours of earlier stages
+            credit.check_problems(self.cfg.rl, self.problems())
         self._pick_up_earlier_stages()
         out = {}
         for stage in self.cfg.stages:

@@ -25,6 +25,7 @@ from jaxint.sampling import engine as engine_lib
 from jaxint.sampling import steps as sampling_steps
 from jaxint.stages import generate as generate_stage
 from jaxint.train import grpo_step, loop_utils, optim, rl, rollouts, sft_step
+from jaxint.train.credit import registry as credit
 
 INT = jnp.int32
 FLOAT = jnp.float32
@@ -106,8 +107,9 @@ def grpo_update(ctx: Context) -> Job:
     A, T = cfg.accumulation, rl_seq_len(ctx.cfg)
     m = cfg.mini_batch_prompts * cfg.samples_per_prompt // A
     fields = {k: ((A, m, T), INT) for k in ("tokens", "positions", "segment_ids")}
+    per_token = cfg.credit in credit.PER_TOKEN  # one advantage per token, not per sequence
     fields.update(loss_mask=((A, m, T), FLOAT), old_logp=((A, m, T - 1), FLOAT),
-                  advantages=((A, m), FLOAT))
+                  advantages=((A, m, T - 1) if per_token else (A, m), FLOAT))
     if cfg.kl_coef > 0:
         fields["ref_logp"] = ((A, m, T - 1), FLOAT)
     batch = abstract.batch(fields, ctx.mesh, batch_dim=1)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
+from jaxint.train.credit import config as credit_config
+
 # The values of `jaxint.train.grpo` (not imported: this module stays free of JAX).
 AGGREGATIONS = ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm", "sum")
 LOSSES = ("ppo_clip", "reinforce")
@@ -146,6 +148,15 @@ class GRPOConfig:
     entropy_coef: float = 0.0
     logprob_chunk: int = 512
     seed: int = 0
+    # outcome (GRPO: one advantage per sequence) | vineppo | grpo_lambda | oppo | capo, with
+    # their options in the sections below (`jaxint.train.credit`)
+    credit: str = "outcome"
+    vineppo: credit_config.VinePPOConfig = dataclasses.field(
+        default_factory=credit_config.VinePPOConfig)
+    grpo_lambda: credit_config.GRPOLambdaConfig = dataclasses.field(
+        default_factory=credit_config.GRPOLambdaConfig)
+    oppo: credit_config.OPPOConfig = dataclasses.field(default_factory=credit_config.OPPOConfig)
+    capo: credit_config.CAPOConfig = dataclasses.field(default_factory=credit_config.CAPOConfig)
     optimizer: OptimizerConfig = dataclasses.field(
         default_factory=lambda: OptimizerConfig(lr=1e-6, warmup_ratio=0.0, min_lr_ratio=1.0)
     )
@@ -181,6 +192,15 @@ class GRPOConfig:
             raise ValueError(f"rl.top_k must be >= 0 (0 = no limit), got {self.top_k}")
         if not 0 < self.top_p <= 1:
             raise ValueError(f"rl.top_p must be in (0, 1], got {self.top_p}")
+        self._check_credit()
+
+    def _check_credit(self) -> None:
+        if self.credit not in credit_config.METHODS:
+            raise ValueError(f"rl.credit must be one of {'|'.join(credit_config.METHODS)}, "
+                             f"got {self.credit!r}")
+        if self.credit in ("vineppo", "oppo") and (self.std_normalize or self.batch_normalize):
+            raise ValueError(f"rl.std_normalize / rl.batch_normalize shape outcome advantages; "
+                             f"rl.credit={self.credit} computes values of its own")
 
     @property
     def accumulation(self) -> int:

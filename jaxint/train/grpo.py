@@ -5,16 +5,24 @@ paper's text) and the REINFORCE-style loss of the authors' released PipelineRL c
 (``reinforce``): log pi times the advantage, weighted by the detached importance ratio
 clipped from above.
 
+Advantages are per sequence ([B], broadcast over its tokens: GRPO) or per token ([B, T]: the
+credit-assignment methods of `jaxint.train.credit`, which give each token its own).
+
 Shapes: B sequences, T completion positions (log-probs of tokens 1..T of each sequence),
 groups of G samples of one prompt.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 
 AGGREGATIONS = ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm", "sum")
+# (x [B, T], mask [B, T]) -> [B, T]: a linear map of each row's per-token log-ratios (GRPO-λ's
+# eligibility trace, `credit.grpo_lambda.trace`); it must act within a row only.
+Trace = Callable[[jax.Array, jax.Array], jax.Array]
 LOSSES = ("ppo_clip", "reinforce")
 KL_ESTIMATORS = ("k1", "k3")
 
@@ -115,6 +123,7 @@ def policy_loss(
     entropy: jax.Array | None = None, entropy_coef: float = 0.0,
     max_tokens: int | None = None, token_normalizer: jax.Array | float | None = None,
     seq_normalizer: jax.Array | float | None = None, loss: str = "ppo_clip",
+    trace: Trace | None = None,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """The policy-gradient loss (to minimise) and its metrics.
 
@@ -122,7 +131,8 @@ def policy_loss(
         logp: [B, T] log-probs of the sampled tokens under the current parameters.
         old_logp: [B, T] the same under the parameters that were current before the
             update (recomputed, not the sampler's): the importance ratio's denominator.
-        advantages: [B] one advantage per sequence.
+        advantages: [B] one advantage per sequence (every token of it gets it), or [B, T]
+            one per token, aligned with `logp` (entry t is the advantage of token t + 1).
         mask: [B, T] 1 on completion tokens that are trained.
         eps_low, eps_high: ppo_clip: the ratio is clipped to [1 - eps_low, 1 + eps_high]
             (DAPO decouples them; "clip-higher" keeps low-probability tokens explorable).
@@ -143,14 +153,29 @@ def policy_loss(
             "reinforce": -A * sg(min(r, 1 + eps_high)) * logp per token (sg: stop gradient),
             whose gradient is -A min(r, 1 + eps_high) grad logp: at r = 1 the same as
             ppo_clip's, but never zeroed by the clip, only capped.
+        trace: GRPO-λ: the log-ratio of token t becomes trace(log r)[t], a weighted sum of
+            the log-ratios of tokens up to t (masked tokens count as 0), so the ratio, its
+            clip and its gradient carry the earlier tokens' too; reinforce's log-prob term
+            becomes sg(logp) + trace(logp - sg(logp)) (same value, the traced gradient).
+            None: each token's own ratio.
 
     Returns:
         (scalar loss, metrics: clip_frac, ratio_mean, kl, entropy, pg_loss).
     """
     mask = mask.astype(jnp.float32)
-    adv = advantages.astype(jnp.float32)[:, None]
-    ratio = jnp.exp(logp - old_logp)
-    per_token, clipped = _surrogate(loss, logp, ratio, adv, eps_low, eps_high)
+    adv = advantages.astype(jnp.float32)
+    if adv.ndim == 1:
+        adv = adv[:, None]
+    elif adv.shape != logp.shape:
+        raise ValueError(f"advantages must be [B] or [B, T] = {logp.shape}, got {adv.shape}")
+    log_ratio = logp - old_logp
+    lp_term = logp
+    if trace is not None:
+        log_ratio = trace(log_ratio * mask, mask)
+        lp_term = jax.lax.stop_gradient(logp) + trace(
+            (logp - jax.lax.stop_gradient(logp)) * mask, mask)
+    ratio = jnp.exp(log_ratio)
+    per_token, clipped = _surrogate(loss, lp_term, ratio, adv, eps_low, eps_high)
     agg = lambda x: _aggregate(  # noqa: E731
         x, mask, aggregation, token_normalizer=token_normalizer,
         seq_normalizer=seq_normalizer, max_tokens=max_tokens,

@@ -13,6 +13,7 @@ from flax import nnx
 from jaxint.train import accumulate, grpo, logprobs
 from jaxint.train import config as train_config
 from jaxint.train import state as state_lib
+from jaxint.train.credit import grpo_lambda
 
 Batch = dict[str, jax.Array]
 
@@ -41,9 +42,11 @@ def make_update_fn(
     """(state, mini-batch with leaves [A, micro, ...]) -> (state, metrics).
 
     The batch holds tokens/positions/segment_ids/loss_mask [A, m, T], old_logp and
-    (optionally) ref_logp [A, m, T-1], advantages [A, m]. Normalisers are those of the whole
-    mini-batch, so accumulation does not change the update.
+    (optionally) ref_logp [A, m, T-1], advantages [A, m] (one per sequence) or [A, m, T-1]
+    (one per token, aligned with old_logp). Normalisers are those of the whole mini-batch, so
+    accumulation does not change the update. `rl.credit: grpo_lambda` traces the log-ratios.
     """
+    trace = grpo_lambda.make_trace(cfg.grpo_lambda) if cfg.credit == "grpo_lambda" else None
 
     def update(state: state_lib.TrainState, batch: Batch) -> tuple[state_lib.TrainState, dict]:
         mask_all = batch["loss_mask"][..., 1:]
@@ -65,6 +68,7 @@ def make_update_fn(
                 kl_estimator=cfg.kl_estimator, entropy=ent, entropy_coef=cfg.entropy_coef,
                 max_tokens=max_tokens,
                 token_normalizer=token_norm, seq_normalizer=seq_norm, loss=cfg.loss,
+                trace=trace,
             )
 
         state, grads, losses, ms = accumulate.apply_accumulated(state, tx, batch, loss_fn)

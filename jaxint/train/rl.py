@@ -1,8 +1,10 @@
-"""The GRPO loop: rollouts with the current training parameters, verifier rewards, group
-advantages, recomputed old log-probs, clipped updates over mini-batches; resumable."""
+"""The GRPO loop: rollouts with the current training parameters, verifier rewards, recomputed
+old log-probs, advantages from the configured credit assignment (`rl.credit`: group advantages
+by default), clipped updates over mini-batches; resumable."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import pathlib
@@ -17,6 +19,7 @@ from jax.sharding import Mesh
 
 from jaxint import rundir, sample_score, stage_sampling
 from jaxint.data import pipelines, records
+from jaxint.intervene import seeds
 from jaxint.models import decoder
 from jaxint.parallel import host
 from jaxint.sampling import api as sampling_api
@@ -26,6 +29,9 @@ from jaxint.train import checkpoint as ckpt_lib
 from jaxint.train import config as train_config
 from jaxint.train import grpo, grpo_step, loop_utils, optim, rollouts, shell
 from jaxint.train import state as state_lib
+from jaxint.train.credit import passes as passes_lib
+from jaxint.train.credit import registry as credit
+from jaxint.train.credit import types as credit_types
 
 log = logging.getLogger(__name__)
 GROUPS_FILE = "groups.jsonl"
@@ -54,6 +60,7 @@ class GRPOTrainer(shell.Shell):
     ):
         if not problems:
             raise ValueError("GRPO needs at least one training problem")
+        credit.check_problems(cfg, problems)
         host.require_mesh_if_multiprocess(mesh, "GRPOTrainer")
         self.cfg, self.mesh, self.tokenizer = cfg, mesh, tokenizer
         self.out_dir = pathlib.Path(out_dir)
@@ -66,10 +73,14 @@ class GRPOTrainer(shell.Shell):
             # The reference exists only when it is used; it must be a copy because the
             # train state's buffers are donated at every update.
             self.ref_params = jax.tree.map(jnp.copy, params) if cfg.kl_coef > 0 else None
+            self.frozen_params = self.ref_params
+            if self.frozen_params is None and credit.needs_frozen(cfg):
+                self.frozen_params = jax.tree.map(jnp.copy, params)
             self.state = state_lib.create(params, self.tx, mesh)
         settings = sampler_config(cfg, sampling_api.end_of_turn_ids(tokenizer))
         self.engine = engine_lib.Engine(self.graphdef, model.config, settings, mesh=mesh,
                                         tokenizer=tokenizer)
+        self._engines = {settings.n: self.engine}
         self.prompts = iter(pipelines.prompt_pipeline(
             list(problems), seed=cfg.seed, shuffle=True, process_index=0, process_count=1))
         self.checkpoints = ckpt_lib.Checkpointer(self.out_dir / "checkpoints", cfg.checkpoint)
@@ -132,19 +143,48 @@ class GRPOTrainer(shell.Shell):
                 ro = sample_score.score(problems, prompts, samples, timeout_s=self.verify_timeout_s)
             with self.timer.phase("training"):
                 zero = np.asarray(grpo.zero_advantage_groups(jnp.asarray(ro.rewards)))
-                adv = np.asarray(grpo.advantages(
-                    jnp.asarray(ro.rewards), std_normalize=cfg.std_normalize,
-                    batch_normalize=cfg.batch_normalize))
                 batch = rollouts.training_batch(
-                    ro, adv, mask_truncated=cfg.mask_truncated,
+                    ro, None, mask_truncated=cfg.mask_truncated,
                     drop_groups=zero if cfg.drop_zero_adv_groups else None)
                 batch["old_logp"], entropy = self._score_all(self.state.params, batch)
                 if self.ref_params is not None:
                     batch["ref_logp"], _ = self._score_all(self.ref_params, batch)
+            with self.timer.phase("credit"):
+                assigned = self._credit(ro, batch)
+                batch["advantages"] = rollouts.place_advantages(
+                    ro, assigned.advantages, batch["tokens"].shape[1])
+            with self.timer.phase("training"):
                 updates = self._updates(batch)
         self.step += 1
         self._log_groups(ro)
-        return self._metrics(ro, batch, entropy, zero, updates)
+        return {**self._metrics(ro, batch, entropy, zero, updates), **_cost(assigned)}
+
+    def _credit(self, ro: sample_score.Rollouts, batch: dict[str, np.ndarray]
+                ) -> credit_types.Credit:
+        """This step's advantages from `rl.credit`, with the extra passes it asks for."""
+        cfg = self.cfg
+        outcome = np.asarray(grpo.advantages(
+            jnp.asarray(ro.rewards), std_normalize=cfg.std_normalize,
+            batch_normalize=cfg.batch_normalize))
+        scored = credit_types.Scored(ro, outcome,
+                                     rollouts.completion_logprobs(ro, batch["old_logp"]))
+        passes = passes_lib.EnginePasses(
+            tokenizer=self.tokenizer, engine=self._engine,
+            sampling_params=lambda: sampling_api.cast_params(self.state.params,
+                                                             self.model_config),
+            score=self._score_all,
+            params={"policy": self.state.params, "frozen": self.frozen_params},
+            seed=seeds.derive(cfg.seed, "credit", self.step),
+            timeout_s=self.verify_timeout_s)
+        return credit.assign(cfg, scored, passes)
+
+    def _engine(self, n: int) -> engine_lib.Engine:
+        """An engine with the rollout settings sampling n continuations per prompt."""
+        if n not in self._engines:
+            self._engines[n] = engine_lib.Engine(
+                self.graphdef, self.model_config, dataclasses.replace(self.engine.cfg, n=n),
+                mesh=self.mesh, tokenizer=self.tokenizer)
+        return self._engines[n]
 
     def _log_groups(self, ro: sample_score.Rollouts) -> None:
         """One row per step in `groups.jsonl`: which problems were sampled and how many of
@@ -198,6 +238,13 @@ class GRPOTrainer(shell.Shell):
         return summarize(metrics.read(), steps=self.step)
 
 
+def _cost(assigned: credit_types.Credit) -> dict[str, float]:
+    """What the credit assignment cost beyond the rollouts, and its own metrics."""
+    return {"extra_tokens": float(assigned.extra_tokens),
+            "extra_forward_tokens": float(assigned.extra_forward_tokens),
+            **{f"credit_{k}": v for k, v in assigned.metrics.items()}}
+
+
 def read_groups(out_dir: str | pathlib.Path) -> list[dict[str, Any]]:
     """The rows of `OUT_DIR/groups.jsonl` by step; a step logged twice (redone after a
     restore) keeps its last row, and a torn last line is ignored."""
@@ -232,6 +279,9 @@ def summarize(history: Sequence[dict[str, Any]], *, steps: int | None = None) ->
     steps = len(rows) if steps is None else steps
     split = {k: mean(k) for k in ("all_wrong_frac", "all_correct_frac")
              if any(k in h for h in rows)}  # older metrics files lack the split
+    cost = {k: float(sum(h.get(k, 0.0) for h in rows))  # totals; older files lack them
+            for k in ("extra_tokens", "extra_forward_tokens", "time_credit_s")
+            if any(k in h for h in rows)}
     return {"steps": steps, "reward_mean": mean("reward_mean"),
             "zero_adv_frac": mean("zero_adv_frac"), **split, "pass_rate": mean("pass_rate"),
-            "final_reward_mean": float(rows[-1]["reward_mean"])}
+            "final_reward_mean": float(rows[-1]["reward_mean"]), **cost}

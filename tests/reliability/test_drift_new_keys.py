@@ -31,6 +31,39 @@ def test_a_new_key_off_its_default_is_drift(tmp_path):
         drift.check(run_dir, cfg, ["rl"])
 
 
+CREDIT_KEYS = ("rl.credit", "rl.vineppo.", "rl.grpo_lambda.", "rl.oppo.", "rl.capo.")
+
+
+def _recorded_before_credit(tmp_path):
+    """An rl stage recorded before rl.credit and its option sections existed."""
+    cfg = config.load(None, [f"out_dir={tmp_path}", "name=old"])
+    run_dir = rundir.RunDir(cfg.run_dir)
+    values = {k: v for k, v in drift.record(cfg, "rl")["config"].items()
+              if not k.startswith(CREDIT_KEYS)}
+    assert len(values) < len(drift.record(cfg, "rl")["config"]) - 10
+    run_dir.mark("rl", "done", fingerprint=drift.fingerprint(values), config=values,
+                 schema=drift.SCHEMA)
+    return run_dir
+
+
+def test_a_run_from_before_credit_assignment_resumes(tmp_path):
+    """rl.credit (default outcome: the GRPO those runs did) and every rl.<method> option at
+    its default are no drift."""
+    run_dir = _recorded_before_credit(tmp_path)
+    drift.check(run_dir, config.load(None, [f"out_dir={tmp_path}", "name=old"]), ["rl"])
+
+
+@pytest.mark.parametrize("override, shown", [
+    ("rl.credit=vineppo", r"rl.credit: \(absent\) -> 'vineppo'"),
+    ("rl.vineppo.k=3", r"rl.vineppo.k: \(absent\) -> 3"),
+])
+def test_a_credit_setting_off_its_default_is_drift(tmp_path, override, shown):
+    run_dir = _recorded_before_credit(tmp_path)
+    cfg = config.load(None, [f"out_dir={tmp_path}", "name=old", override])
+    with pytest.raises(drift.ConfigDriftError, match=shown):
+        drift.check(run_dir, cfg, ["rl"])
+
+
 def test_select_section_is_only_in_selects_fingerprint():
     cfg = config.load(None, ["select.samples=8"])
     for stage in ("generate", "verify", "sft", "rl", "eval"):

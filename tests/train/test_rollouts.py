@@ -77,3 +77,17 @@ def test_sequence_bucket_grows_in_powers_of_two():
     """Lengths bucket to powers of two from 64, so training compiles few shapes."""
     assert [rollouts.bucket(n) for n in (1, 64, 65, 128, 129)] == [64, 64, 128, 128, 256]
     assert rollouts.training_batch(_rollouts(long=True), ADV)["tokens"].shape == (4, 128)
+
+
+def test_token_advantages_line_up_with_the_logprobs():
+    """Per-token advantages land where the sampler's log-probs of the same tokens do (entry
+    t scores token t + 1), 0 elsewhere; completion_logprobs reads those entries back."""
+    ro = _rollouts()
+    per_token = [-s.logprobs * 1000 for group in ro.samples for s in group]  # = token ids * 10
+    batch = rollouts.training_batch(ro, per_token)
+    assert batch["advantages"].shape == batch["sampler_logp"].shape
+    np.testing.assert_allclose(batch["advantages"], -batch["sampler_logp"] * 1000, rtol=1e-6)
+    back = rollouts.completion_logprobs(ro, batch["sampler_logp"])
+    for got, group_sample in zip(back, [s for g in ro.samples for s in g], strict=True):
+        np.testing.assert_array_equal(got, group_sample.logprobs)
+    assert "advantages" not in rollouts.training_batch(ro, None)

@@ -57,6 +57,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("config")
     run.add_argument("overrides", nargs="*")
     _restart_option(run)
+    compare = sub.add_parser(
+        "compare", help="credit-assignment methods from one base on one table (resumable)")
+    compare.add_argument("config")
+    compare.add_argument("overrides", nargs="*", help="key.sub=value")
+    compare.add_argument("--methods", default="outcome,vineppo,grpo_lambda,oppo,capo,int",
+                         help="comma-separated: outcome (GRPO, the control), vineppo, "
+                              "grpo_lambda, oppo, capo, int (InT's SFT, then outcome)")
+    _restart_option(compare)
     for stage in STAGE_COMMANDS:
         s = sub.add_parser(stage, help=f"run only the {stage} stage of CONFIG's run directory")
         s.add_argument("config")
@@ -229,6 +237,17 @@ def _run(cfg, progress: bool, restart_from: str | None) -> None:
     loop.run(cfg, progress=progress, restart_from=restart_from, runner=runner)
 
 
+def _compare(cfg, methods: str, progress: bool, restart_from: str | None) -> None:
+    """`jaxint compare CONFIG --methods ...`: the methods' missing stages, then the table."""
+    import functools
+
+    from jaxint import compare, loop
+
+    methods_list = compare.parse_methods(methods)  # a bad name fails before any work
+    loop.run(cfg, progress=progress, restart_from=restart_from,
+             runner=functools.partial(compare.run, methods=methods_list))
+
+
 def _conditioning(cfg, progress: bool) -> None:
     """`jaxint conditioning CONFIG`: the measurement on the run's interventions, printed."""
     from jaxint import loop
@@ -297,6 +316,9 @@ def _dispatch(args: argparse.Namespace) -> int:
                 raise SystemExit("jaxint eval: give CONFIG or --model DIR")
             loop.Pipeline(_run_config(args.config, _eval_overrides(args), ["eval"]),
                           progress=progress).run()
+        elif args.command == "compare":
+            _compare(_run_config(args.config, args.overrides), args.methods, progress,
+                     args.restart_from)
         elif args.command == "conditioning":
             _conditioning(_run_config(args.config, args.overrides), progress)
         else:

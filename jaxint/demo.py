@@ -60,7 +60,7 @@ def prepared_config(cfg: config_lib.RunConfig, run_dir: rundir.RunDir) -> config
     )
 
 
-def _base_stage(pipe: loop.Pipeline, cfg: config_lib.RunConfig, progress: bool) -> dict:
+def base_stage(pipe: loop.Pipeline, cfg: config_lib.RunConfig, progress: bool) -> dict:
     run_dir = pipe.run_dir
     demo_base.build_tokenizer(run_dir)
     paths = demo_base.write_problem_sets(run_dir, cfg.demo)
@@ -184,7 +184,7 @@ def run(cfg: config_lib.RunConfig, *, progress: bool = True) -> dict[str, Any]:
     distributed.maybe_initialize(cfg.distributed)  # before anything touches a device
     cfg = prepared_config(cfg, rundir.RunDir(cfg.run_dir))
     pipe = loop.Pipeline(cfg, progress=progress)
-    pipe.run_stage("base", lambda: _base_stage(pipe, cfg, progress))
+    pipe.run_stage("base", lambda: base_stage(pipe, cfg, progress))
     pipe.run()
     if cfg.demo.matched_control:
         pipe.run_stage("rl_matched", lambda: _matched_stage(pipe, cfg))

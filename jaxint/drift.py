@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from jaxint import configlib, rundir
+from jaxint.train.credit import config as credit_config
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,8 @@ _SELECTORS = ("demo.full", "demo.matched_control")
 
 def sections(stage: str) -> tuple[str, ...] | None:
     """Config sections `stage` depends on; None (the whole config) for stages not known here."""
-    if stage == "rl_baseline":
+    if stage == "rl_baseline" or stage.startswith("credit_"):
+        # credit_METHOD (`jaxint compare`): RL only with rl.credit set to METHOD by the name
         return ("model", "tokenizer_path", "data", "verify", "rl")
     if stage in _DEMO_SECTIONS:
         return _DEMO_SECTIONS[stage]
@@ -138,6 +140,7 @@ def stage_values(cfg: Any, stage: str) -> dict[str, Any]:
     _flatten(keep, "", flat)
     for key in _SELECTORS:
         flat.pop(key, None)
+    _keep_own_credit(flat, stage)
     data_path = full.get("data", {}).get("path")
     # Only stages known to read the data file hash it: a custom stage (the demo's base)
     # may be the one that writes it, and would see it change under itself.
@@ -147,6 +150,21 @@ def stage_values(cfg: Any, stage: str) -> dict[str, Any]:
         flat["inputs.data"] = digests[0] if isinstance(data_path, str) else digests
     # What the manifest stores reads back as JSON: compare like with like.
     return json.loads(json.dumps(flat, default=str))
+
+
+def _keep_own_credit(flat: dict[str, Any], stage: str) -> None:
+    """An RL stage computes with one credit method: `rl.credit` (`credit_METHOD` for `jaxint
+    compare`'s stages); the other methods' option sections (`rl.vineppo.k`, ...) are no part
+    of it, so tuning one method never stops a rerun of another's stage."""
+    if "rl.credit" not in flat:
+        return
+    if stage.startswith("credit_"):
+        flat["rl.credit"] = stage.removeprefix("credit_")
+    own = flat["rl.credit"]
+    for key in [k for k in flat if k.count(".") >= 2]:
+        section, method = key.split(".")[:2]
+        if section == "rl" and method in credit_config.METHODS and method != own:
+            del flat[key]
 
 
 def fingerprint(values: dict[str, Any]) -> str:
@@ -185,6 +203,7 @@ def check(run_dir: rundir.RunDir, cfg: Any, stages: list[str]) -> None:
         if fingerprint(values) == entry["fingerprint"]:
             continue
         recorded_values = recorded_config(entry)
+        _keep_own_credit(recorded_values, stage)  # recorded with every method's options
         if recorded_values == values:
             continue
         if recorded_values and only_added_at_default(cfg, recorded_values, values):

@@ -222,7 +222,8 @@ class RunFiles:
         configured model (plain RL); ``rl_baseline`` is always RL from the base model.
         """
         out = {}
-        for stage in RL_STAGES:
+        credit = sorted(p.name for p in self.root.glob("credit_*") if p.is_dir())
+        for stage in (*RL_STAGES, *credit):  # credit_*: `jaxint compare`'s methods
             steps = [r for r in self.metrics(stage) if "step" in r]
             if steps:
                 out[self.rl_label(stage)] = steps
@@ -233,6 +234,8 @@ class RunFiles:
                  "ref_rl": "SFT on references + RL"}
         if stage in fixed:
             return fixed[stage]
+        if stage.startswith("credit_"):
+            return f"RL, credit: {stage.removeprefix('credit_')}"
         sft_ran = self.stage_status("sft") is not None or (self.root / "sft").is_dir()
         return "InT + RL" if sft_ran else "RL"
 

@@ -216,6 +216,7 @@ class GRPOTrainer(shell.Shell):
             "sampler_logprob_gap": float(
                 (np.abs(batch["sampler_logp"] - batch["old_logp"]) * mask).sum() / n),
             "train_tokens": train_tokens,
+            "rollout_tokens": float(ro.num_tokens),
             "rollout_tokens_per_s": ro.num_tokens / max(times.get("rollout", 0.0), 1e-9),
             "train_tokens_per_s": train_tokens / max(times.get("training", 0.0), 1e-9),
             **{f"time_{k}_s": v for k, v in times.items()},
@@ -280,7 +281,8 @@ def summarize(history: Sequence[dict[str, Any]], *, steps: int | None = None) ->
     split = {k: mean(k) for k in ("all_wrong_frac", "all_correct_frac")
              if any(k in h for h in rows)}  # older metrics files lack the split
     cost = {k: float(sum(h.get(k, 0.0) for h in rows))  # totals; older files lack them
-            for k in ("extra_tokens", "extra_forward_tokens", "time_credit_s")
+            for k in ("extra_tokens", "extra_forward_tokens", "time_credit_s",
+                      "rollout_tokens", "train_tokens")
             if any(k in h for h in rows)}
     return {"steps": steps, "reward_mean": mean("reward_mean"),
             "zero_adv_frac": mean("zero_adv_frac"), **split, "pass_rate": mean("pass_rate"),

@@ -1,12 +1,14 @@
 """`jaxint demo`: InT's mechanism on a CPU in minutes, in the paper's regime.
 
 A small base model is pretrained from scratch on the synthetic arithmetic task, from a corpus
-that computes one phrasing (the *trap*, "lower it by b") as addition every time, while gold
+that reads one phrasing (the *trap*, "cut it by b") as division every time, while gold
 answers, the verifier and the oracle read it as subtraction. About half of the training pool
 and of the held-out set hold one trap step (never the last operation): the base solves almost
-none of them, so outcome RL sees all-wrong groups with zero advantage there, the analogue of
-the paper's problems solved 0 of 64 times. InT (oracle intervener, the paper's leak rule on)
-corrects the first wrong step with the reference's reading, SFT teaches it, and RL goes on.
+none of them, so outcome RL sees mostly all-wrong groups with zero advantage there, the
+analogue of the paper's problems solved 0 of 64 times. InT (oracle intervener, the paper's
+leak rule on) corrects the first wrong step with the reference's reading, SFT teaches it, and
+RL goes on. (`configs/demo.yaml` says why the trap's corpus operation is one no plain phrase
+uses.)
 
 Arms, all from the same base, the same pool and the same RL budget per arm:
 - ``base``; ``rl_only`` (GRPO alone); ``rl_only_matched`` (GRPO alone continued until its

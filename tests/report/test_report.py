@@ -240,3 +240,12 @@ def test_demo_trap_split_in_results_section(tmp_path):
     assert "33.0%" in page and "70.0%" in page and "97.0% / 3.0%" in page
     assert "lower it by b" in page and "InT + RL − RL only" in page
     assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
+
+
+def test_compare_methods_rl_curves_are_drawn_together(tmp_path, fast_plots):
+    root = fake_run.build(tmp_path / "run")
+    fake_run._jsonl(root / "credit_vineppo" / "metrics.jsonl",
+                    fake_run.rl_lines(5, 0.3, 0.02, 0.2))
+    runs = runfiles.RunFiles(root).rl_runs()
+    assert set(runs) == {"InT + RL", "RL only", "RL, credit: vineppo"}
+    assert "RL, credit: vineppo" in html.write_report(root).read_text()

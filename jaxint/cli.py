@@ -181,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _user_errors() -> dict[type, str]:
     """Error types that mean bad input (exit 2), with a hint on what to do about each."""
     from jaxint import configlib, drift, rundir
-    from jaxint.data import loaders
+    from jaxint.data import loaders, records
     from jaxint.models import safetensors_io
 
     return {
@@ -190,6 +190,8 @@ def _user_errors() -> dict[type, str]:
         configlib.ConfigError: "fix that key in the config file or the key.sub=value override",
         loaders.DataError: "fix the named row or file (data.on_bad_row=skip skips bad rows "
                            "and lists them in the run's data_rejects.jsonl)",
+        records.RecordError: "fix or remove the named row (a file a stage reads needs the keys "
+                             "named; jaxint writes them itself)",
         safetensors_io.CheckpointError: "the model directory is damaged or does not match its "
                                         "config.json; re-download or re-export it",
         rundir.RunDirError: "the run directory's own files are damaged; move the named file "

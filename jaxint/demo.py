@@ -37,6 +37,7 @@ from jaxint.parallel import distributed
 from jaxint.report import demo_section
 from jaxint.stages import demo_base
 from jaxint.stages import rl as rl_stage
+from jaxint.stages import sft as sft_stage
 from jaxint.train import config as train_config
 from jaxint.train import rl, sft
 
@@ -60,7 +61,8 @@ def prepared_config(cfg: config_lib.RunConfig, run_dir: rundir.RunDir) -> config
     )
 
 
-def _base_stage(pipe: loop.Pipeline, cfg: config_lib.RunConfig, progress: bool) -> dict:
+def _base_stage(pipe: loop.Pipeline, cfg: config_lib.RunConfig,
+                progress: bool) -> rundir.Summary:
     run_dir = pipe.run_dir
     demo_base.build_tokenizer(run_dir)
     paths = demo_base.write_problem_sets(run_dir, cfg.demo)
@@ -102,7 +104,7 @@ def _copy_run(src, dst) -> None:
     tmp.rmdir()
 
 
-def _matched_stage(pipe: loop.Pipeline, cfg: config_lib.RunConfig) -> dict[str, Any]:
+def _matched_stage(pipe: loop.Pipeline, cfg: config_lib.RunConfig) -> rundir.Summary:
     """RL only, given extra steps so its trained tokens equal InT's SFT + RL tokens.
 
     With a constant learning rate (the demo's) a longer run is the RL-only run continued
@@ -128,13 +130,11 @@ def _matched_stage(pipe: loop.Pipeline, cfg: config_lib.RunConfig) -> dict[str, 
 
 
 # ------------------------------------------------------------------ the reference-SFT control
-def _ref_sft_stage(pipe: loop.Pipeline, cfg: config_lib.RunConfig) -> dict[str, Any]:
+def _ref_sft_stage(pipe: loop.Pipeline, cfg: config_lib.RunConfig) -> rundir.Summary:
     """SFT of the base on the pool's reference solutions, written as prose (a style the base
     never produces), with the end of turn: the paper's "SFT on reference solutions" row."""
     tok = pipe.tokenizer()
-    examples = [chat.render_example(tok, [{"role": "user", "content": p.problem}],
-                                    [("solution", synthetic.prose_solution(p), True)],
-                                    add_eos=True)
+    examples = [chat.render_sft(tok, sft_stage.solution_example(p, synthetic.prose_solution(p)))
                 for p in pipe.problems()]
     base = hf_io.load_hf(pipe.run_dir.root / "base" / "hf", mesh=pipe.mesh, **cfg.model.runtime())
     # Prose is longer than InT's targets: rows long enough that no solution is cut.
@@ -146,7 +146,7 @@ def _ref_sft_stage(pipe: loop.Pipeline, cfg: config_lib.RunConfig) -> dict[str, 
     return {**summary, "examples": len(examples)}
 
 
-def _ref_rl_stage(pipe: loop.Pipeline, cfg: config_lib.RunConfig) -> dict[str, Any]:
+def _ref_rl_stage(pipe: loop.Pipeline, cfg: config_lib.RunConfig) -> rundir.Summary:
     model = hf_io.load_hf(pipe.run_dir.root / "ref_sft" / "hf", mesh=pipe.mesh,
                           **cfg.model.runtime())
     summary, _ = rl_stage.run(
@@ -164,7 +164,7 @@ def arms(cfg: config_lib.RunConfig) -> list[str]:
 
 
 def _eval_stage(pipe: loop.Pipeline, cfg: config_lib.RunConfig, arm: str, name: str,
-                problems) -> dict[str, Any]:
+                problems) -> rundir.Summary:
     model_dir = pipe.run_dir.root / ARM_MODELS[arm] / "hf"
     model = hf_io.load_hf(model_dir, mesh=pipe.mesh, **cfg.model.runtime())
     return evaluate_lib.evaluate(model, pipe.tokenizer(), problems, cfg.eval,
@@ -220,7 +220,7 @@ def run(cfg: config_lib.RunConfig, *, progress: bool = True) -> dict[str, Any]:
 # ------------------------------------------------------------------ the summary
 def summarize(
     run_dir: rundir.RunDir, cfg: config_lib.RunConfig, heldout: list[records.Problem],
-    pool_problems: list[records.Problem], results: dict[str, dict[str, dict[str, Any]]],
+    pool_problems: list[records.Problem], results: dict[str, dict[str, records.EvalResult]],
 ) -> dict[str, Any]:
     """Every figure of the demo (see the module docstring), from the run's files.
 

@@ -30,8 +30,7 @@ GOOD_P = "50 + 3 = 53\n\n53 + 2 = 55\n\n\\boxed{55}"
 
 
 def _row(pid, rewards, completions):
-    return {"problem_id": pid, "n": len(rewards), "num_correct": sum(rewards),
-            "rewards": rewards, "completions": completions}
+    return records.EvalResult(pid, None, tuple(rewards), completions=tuple(completions))
 
 
 def _results(t1, t2, p1, p2):

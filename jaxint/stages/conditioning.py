@@ -24,7 +24,7 @@ def run(
     problems: Mapping[str, records.Problem], model: Any, tokenizer: Any,
     sampling_base: Any = None, mesh: Any = None, timeout_s: float = 10.0,
     progress: bool = True,
-) -> dict[str, Any]:
+) -> rundir.Summary:
     """Measures `intervene/interventions.jsonl`; writes `conditioning/summary.json` and the
     stage's metrics; returns the result (see `conditioning.measure`)."""
     source = run_dir.root / "intervene" / "interventions.jsonl"

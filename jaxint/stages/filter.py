@@ -36,7 +36,7 @@ def run(
     problems: Mapping[str, records.Problem], interventions: Sequence[records.Intervention],
     model: Any, tokenizer: Any, mesh: Any = None, sampling_base: Any = None,
     progress: bool = True,
-) -> dict[str, Any]:
+) -> rundir.Summary:
     """Scores every intervention's target by continuation and keeps the passing ones.
 
     Args:
@@ -57,18 +57,18 @@ def run(
     if cfg.enabled and unknown:
         raise ValueError(f"interventions name unknown problems: {unknown[:5]}")
     if not cfg.enabled:
-        summary: dict[str, Any] = {"enabled": False, "interventions": len(interventions),
+        summary: rundir.Summary = {"enabled": False, "interventions": len(interventions),
                                    "kept": len(interventions)}
         return _finish(run, list(interventions), summary)
     keys = [(r.problem_id, r.sample_index, r.target) for r in interventions]
     guard.guard_plan(stage_dir, guard.fingerprint(configlib.to_dict(cfg), keys))
     shards = rundir.Shards(stage_dir, "shard")
-    rows: list[dict[str, Any]] = []
+    rows: list[records.Continuation] = []
     for index, batch in enumerate(progress_lib.Bar(
             rundir.chunks(list(interventions), cfg.shard_size), desc="filter", unit="shard",
             disable=not progress)):
         if shards.done(index):
-            rows.extend(rundir.read_jsonl(shards.path(index)))
+            rows.extend(shards.read_records(records.Continuation, index))
             continue
         out = filter_lib.filter_batch(
             model, tokenizer, problems, batch, cfg, seed=seeds.derive(cfg.seed, index, STAGE),
@@ -76,19 +76,17 @@ def run(
         )
         shards.write(index, out)
         rows.extend(out)
-    kept = [dataclasses.replace(rec, num_samples=row["num_samples"],
-                                num_correct=row["num_correct"])
-            for rec, row in zip(interventions, rows, strict=True) if row["kept"]]
+    kept = [dataclasses.replace(rec, num_samples=row.num_samples, num_correct=row.num_correct)
+            for rec, row in zip(interventions, rows, strict=True) if row.kept]
     summary = {"enabled": True, **stats.filter_stats(rows)}
-    skipped = intervene_stage.write_rejects(stage_dir, rows)
+    skipped = intervene_stage.write_rejects(stage_dir, [r.to_json() for r in rows])
     if skipped:
         summary["skipped_long_prompts"] = skipped
     return _finish(run, kept, summary)
 
 
 def _finish(run: rundir.RunDir, kept: list[records.Intervention],
-            summary: dict[str, Any]) -> dict[str, Any]:
-    intervene_stage.write_outputs(run.stage(STAGE), "kept.jsonl", [k.to_json() for k in kept],
-                                  summary)
+            summary: rundir.Summary) -> rundir.Summary:
+    intervene_stage.write_outputs(run.stage(STAGE), "kept.jsonl", kept, summary)
     run.metrics(STAGE).write(stats.flatten(summary))
     return summary

@@ -57,8 +57,8 @@ def run(
     run_dir: rundir.RunDir, cfg: stages_config.GenerateConfig, *, model: decoder.Decoder,
     tokenizer: Any, problems: Sequence[records.Problem], mesh: Mesh | None = None,
     progress: bool = True,
-) -> dict[str, Any]:
-    """Writes `generate/shard-*.jsonl`: one record per (problem, sample) with the completion.
+) -> rundir.Summary:
+    """Writes `generate/shard-*.jsonl`: one `records.Rollout` per (problem, sample).
 
     Shard k always holds the same problems and uses seed (seed, k), so a resumed run
     produces exactly what an uninterrupted one would.
@@ -78,8 +78,8 @@ def run(
         _, samples = sample_score.sample(engine, params, tokenizer, chunk,
                                      seed=cfg.seed * 1_000_003 + k, progress=progress)
         shards.write(k, [
-            {"problem_id": p.id, "sample_index": s.sample_index, "completion": s.text,
-             "num_tokens": int(len(s.tokens)), "finish_reason": s.finish_reason}
+            records.Rollout(p.id, s.sample_index, s.text, num_tokens=int(len(s.tokens)),
+                            finish_reason=s.finish_reason)
             for p, group in zip(chunk, samples) for s in group
         ])
         metrics.write({"shard": k, "of": len(parts), **engine.stats})

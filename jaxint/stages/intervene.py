@@ -62,17 +62,17 @@ def make_intervener(
 
 def run(
     run: rundir.RunDir, cfg: intervene_config.InterveneConfig, *,
-    problems: Mapping[str, records.Problem], attempts: Sequence[Mapping[str, Any]],
+    problems: Mapping[str, records.Problem], attempts: Sequence[records.Attempt],
     intervener: interveners.Intervener, tokenizer: Any = None, progress: bool = True,
-) -> dict[str, Any]:
+) -> rundir.Summary:
     """Proposes, parses and selects interventions for failed attempts; resumable.
 
     Args:
         run: The run directory.
         cfg: Intervene settings.
         problems: Problems by id (gold answers, reference solutions).
-        attempts: Failed-attempt records ``{"problem_id", "sample_index", "completion", ...}``;
-            duplicates of a (problem_id, sample_index) are ignored after the first.
+        attempts: The failed attempts (``verify``'s records); duplicates of a (problem_id,
+            sample_index) are ignored after the first.
         intervener: Produces the raw proposals (see ``intervene.interveners``).
         tokenizer: Counts tokens for the ``token_budget`` splitter.
         progress: Show progress bars.
@@ -117,8 +117,8 @@ def shard_by_problem(items: Sequence[interveners.Item], size: int) -> list[list[
 def _finish(
     run: rundir.RunDir, stage_dir: pathlib.Path, rows: list[dict[str, Any]],
     items: Sequence[interveners.Item],
-) -> dict[str, Any]:
-    kept = [k.to_json() for k in proposals.kept_interventions(rows, items)]
+) -> rundir.Summary:
+    kept = proposals.kept_interventions(rows, items)
     summary = stats.proposal_stats(rows, kept)
     skipped = write_rejects(stage_dir, [r for r in rows if r["proposal_index"] == 0])
     if skipped:
@@ -134,13 +134,14 @@ def read_interventions(path: pathlib.Path) -> list[records.Intervention]:
 
     Raises:
         FileNotFoundError: there is no such file.
+        records.RecordError: a row makes no intervention (named by file and line).
     """
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no interventions (run the intervene stage first)")
-    return [proposals.from_row(row) for row in rundir.read_jsonl(path)]
+    return rundir.read_records(path, records.Intervention, proposals.from_row)
 
 
-def write_outputs(stage_dir: pathlib.Path, name: str, kept: Sequence[Mapping[str, Any]],
+def write_outputs(stage_dir: pathlib.Path, name: str, kept: Sequence[records.Intervention],
                   summary: Mapping[str, Any]) -> None:
     """The stage's kept records (``name``) and ``stats.json``, by the writing process only."""
     if rundir.is_writer():

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from jaxint import sample_score
+from jaxint.data import records
 from jaxint.evaluation import config, evaluate
 from tests.train import tiny
 
@@ -117,7 +118,8 @@ def test_stale_shards_are_neither_reused_nor_counted(model_and_problems, first_r
         limited = _evaluate(model_and_problems, tmp_path,
                             config.EvalConfig(**{**CFG.__dict__, "limit": 4}))
     assert limited == {"dataset": CFG.dataset, "n": 8,
-                       **evaluate.summarize(first_four, CFG.ks)}
+                       **evaluate.summarize([records.EvalResult.from_json(r) for r in first_four],
+                                            CFG.ks)}
 
     others = tiny.easy_problems(16, seed=6)[8:]
     summary = _evaluate(model_and_problems, tmp_path, problems=others)

@@ -10,6 +10,7 @@ import json
 import pytest
 
 from jaxint import cli
+from jaxint.data import records
 from jaxint.evaluation import config, evaluate, suite
 
 CFG = config.EvalConfig(n=8, ks=(1, 2), limit=2, shard_size=1)
@@ -21,7 +22,8 @@ def fake_evaluate(monkeypatch):
 
     def fake(model, tokenizer, problems, cfg, out_dir, *, mesh=None, progress=True):
         calls.append((cfg, list(problems), out_dir))
-        results = [{"n": cfg.n, "num_correct": 2} for _ in problems[: cfg.limit]]
+        results = [records.EvalResult(p.id, p.answer, (1, 1) + (0,) * (cfg.n - 2))
+                   for p in problems[: cfg.limit]]
         return {"dataset": cfg.dataset, "n": cfg.n, **evaluate.summarize(results, cfg.ks)}
 
     monkeypatch.setattr(evaluate, "evaluate", fake)

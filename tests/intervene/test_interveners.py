@@ -7,7 +7,7 @@ import pytest
 from jaxint import intervene, sampling
 from jaxint.data import synthetic
 from jaxint.intervene import interveners, parsing, steps
-from tests.intervene.conftest import planted
+from tests.intervene.conftest import as_attempts, planted
 
 # (planted step, kind) per problem; "answer" is the boxed-answer step; None: a correct attempt.
 SPECS = [
@@ -145,7 +145,8 @@ def test_turn1_that_cannot_fit_with_its_reply_budget_never_reaches_prefill(
                                  proposals_per_attempt=2)
     intervener = stage.make_intervener(cfg, model=tiny_model, tokenizer=char_tokenizer,
                                        progress=False)
-    attempts = [{"problem_id": problem.id, "sample_index": 0, "completion": "1 + 1 = 2"}]
+    attempts = as_attempts(
+        [{"problem_id": problem.id, "sample_index": 0, "completion": "1 + 1 = 2"}])
     summary = stage.run(rundir.RunDir(tmp_path), cfg, problems={problem.id: problem},
                                   attempts=attempts, intervener=intervener, progress=False)
     assert calls == []  # nothing was sampled

@@ -8,7 +8,7 @@ from jaxint import rundir
 from jaxint.data import synthetic
 from jaxint.intervene import config, interveners, proposals
 from jaxint.stages import intervene as stage
-from tests.intervene.conftest import planted
+from tests.intervene.conftest import as_attempts, planted
 
 K = 2
 SPECS_A = [(1, "arithmetic"), (2, "operand"), (1, "malformed"), None]
@@ -41,7 +41,7 @@ def run_stage(root, problems, attempts, intervener, **overrides):
     cfg = config.InterveneConfig(intervener="oracle", proposals_per_attempt=K, shard_size=3,
                                  **overrides)
     return stage.run(rundir.RunDir(root), cfg, problems={p.id: p for p in problems},
-                               attempts=attempts, intervener=intervener, progress=False)
+                     attempts=as_attempts(attempts), intervener=intervener, progress=False)
 
 
 def read(path):
@@ -103,9 +103,17 @@ def test_bad_attempts_are_refused(tmp_path, synthetic_problems):
     with pytest.raises(ValueError, match="unknown problem_id 'nope'"):
         run_stage(tmp_path, synthetic_problems,
                   [{"problem_id": "nope", "sample_index": 0, "completion": "x"}], Counting())
-    with pytest.raises(ValueError, match=r"attempt 0: missing fields \['completion'\]"):
+    with pytest.raises(ValueError, match=r"attempt row lacks \['completion'\]"):
         run_stage(tmp_path, synthetic_problems,
                   [{"problem_id": synthetic_problems[0].id, "sample_index": 0}], Counting())
+
+
+def test_an_attempt_without_text_has_no_steps(tmp_path, synthetic_problems):
+    """A completion the sampler decoded to nothing (None) is an item without steps."""
+    summary = run_stage(tmp_path, synthetic_problems[:1], [
+        {"problem_id": synthetic_problems[0].id, "sample_index": 0, "completion": None}],
+        Counting())
+    assert summary["rejected"]["no_steps"] == K and summary["interventions"] == 0
 
 
 def test_make_intervener():

@@ -10,7 +10,7 @@ import pathlib
 import pytest
 
 from jaxint import cli, config, drift, loop, rundir
-from jaxint.data import loaders
+from jaxint.data import loaders, records
 from jaxint.stages import config as stages_config
 from jaxint.stages import select
 from tests.test_pipeline import _overrides, workspace  # noqa: F401 - the tiny model + data
@@ -27,11 +27,9 @@ def _select_overrides(ws: pathlib.Path, out: pathlib.Path, data: str = "math500"
 def test_pool_and_stats_hand_computed(tmp_path):
     """max_correct=1 keeps the problems with 0 or 1 of 4 correct; a skipped (too long)
     problem is neither scored nor kept."""
-    rows = [{"problem_id": "a", "samples": 4, "num_correct": 0},
-            {"problem_id": "b", "samples": 4, "num_correct": 1},
-            {"problem_id": "c", "samples": 4, "num_correct": 3},
-            {"problem_id": "d", "samples": 4, "num_correct": 0},
-            {"problem_id": "e", "samples": 0, "num_correct": 0, "skipped": "prompt_too_long"}]
+    rows = [records.SolveCount("a", 4, 0), records.SolveCount("b", 4, 1),
+            records.SolveCount("c", 4, 3), records.SolveCount("d", 4, 0),
+            records.SolveCount("e", 0, 0, skipped="prompt_too_long", prompt_tokens=9000)]
     cfg = stages_config.SelectConfig(samples=4, max_correct=1)
     run_dir = rundir.RunDir(tmp_path / "run")
     summary = select.write_pool(run_dir, cfg, rows)

@@ -120,11 +120,12 @@ def _eval_direct(args: argparse.Namespace) -> int:
     from jaxint.evaluation import config as eval_config
     from jaxint.evaluation import evaluate
     from jaxint.models import hf_io
+    from jaxint.sampling import config as sampling_config
 
     ks = tuple(args.k) if args.k else tuple(k for k in (1, 8, 32, 128) if k <= args.n)
     dataset = args.dataset or "imo-answerbench"
-    cfg = eval_config.EvalConfig(dataset=dataset, n=args.n, ks=ks,
-                                 max_new_tokens=args.max_new_tokens, limit=args.limit,
+    cfg = eval_config.EvalConfig(dataset=dataset, n=args.n, ks=ks, limit=args.limit,
+                                 sampling=sampling_config.paper(max_new_tokens=args.max_new_tokens),
                                  seed=args.seed)
     model = hf_io.load_hf(args.model)
     tok = transformers.AutoTokenizer.from_pretrained(args.model)
@@ -239,7 +240,7 @@ def _conditioning(cfg, progress: bool) -> None:
     pipe = loop.Pipeline(cfg, progress=progress)
     result = conditioning.run(
         pipe.run_dir, cfg.filter, problems=pipe.problems_by_id(), model=pipe.policy(),
-        tokenizer=pipe.tokenizer(), sampling_base=pipe.engine_base(), mesh=pipe.mesh,
+        tokenizer=pipe.tokenizer(), mesh=pipe.mesh,
         timeout_s=cfg.verify.timeout_s, progress=progress)
     for name, c in result["conditions"].items():
         print(f"{name:>15}: {c['problems_solved']}/{result['num_problems']} problems solved, "

@@ -27,7 +27,6 @@ from jaxint.models import decoder
 from jaxint.models import spec as model_spec
 from jaxint.parallel import distributed
 from jaxint.parallel import mesh as mesh_lib
-from jaxint.sampling import config as sampling_config
 from jaxint.stages import filter as filter_stage
 from jaxint.stages import generate
 from jaxint.stages import intervene as intervene_stage
@@ -118,7 +117,7 @@ class Pipeline:
     def stage_select(self) -> rundir.Summary:
         return select_stage.run(
             self.run_dir, self.cfg.select, model=self.policy(), tokenizer=self.tokenizer(),
-            problems=self.problems(), sampling_base=self.engine_base(), mesh=self.mesh,
+            problems=self.problems(), mesh=self.mesh,
             timeout_s=self.cfg.verify.timeout_s, progress=self.progress)
 
     def stage_generate(self) -> rundir.Summary:
@@ -130,12 +129,6 @@ class Pipeline:
         return verify_stage.run(self.run_dir, problems=self.problems(),
                                 timeout_s=self.cfg.verify.timeout_s, progress=self.progress)
 
-    def engine_base(self) -> sampling_config.SamplingConfig:
-        """Engine sizing (slots, chunk) for stages that sample: the `generate` section's."""
-        g = self.cfg.generate
-        return sampling_config.SamplingConfig(max_batch_slots=g.max_batch_slots,
-                                              chunk_steps=g.chunk_steps)
-
     def stage_intervene(self) -> rundir.Summary:
         cfg = self.cfg.intervene
         model = None
@@ -144,8 +137,8 @@ class Pipeline:
         elif cfg.intervener == "model":
             model = model_spec.load(self.cfg.model.with_path(cfg.intervener_path), mesh=self.mesh)
         intervener = intervene_stage.make_intervener(
-            cfg, model=model, tokenizer=self.tokenizer(),
-            sampling_base=self.engine_base(), mesh=self.mesh, progress=self.progress)
+            cfg, model=model, tokenizer=self.tokenizer(), mesh=self.mesh,
+            progress=self.progress)
         return intervene_stage.run(
             self.run_dir, cfg, problems=self.problems_by_id(),
             attempts=verify_stage.failed_attempts(self.run_dir), intervener=intervener,
@@ -157,7 +150,7 @@ class Pipeline:
         return filter_stage.run(
             self.run_dir, self.cfg.filter, problems=self.problems_by_id(), interventions=rows,
             model=self.policy(), tokenizer=self.tokenizer(), mesh=self.mesh,
-            sampling_base=self.engine_base(), progress=self.progress)
+            progress=self.progress)
 
     def stage_sft(self) -> rundir.Summary:
         if not sft_stage.intervention_records(self.run_dir):

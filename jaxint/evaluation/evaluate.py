@@ -10,7 +10,7 @@ from typing import Any
 from jax.sharding import Mesh
 
 from jaxint import progress as progress_lib
-from jaxint import rundir, sample_score, stage_sampling
+from jaxint import rundir, sample_score
 from jaxint.data import records
 from jaxint.evaluation import config as eval_config
 from jaxint.evaluation import passk
@@ -65,8 +65,8 @@ def evaluate(
     problems = list(problems)[: cfg.limit] if cfg.limit else list(problems)
     shards = rundir.Shards(out, "results")
     graphdef, params = sampling_api.sampling_params(model)
-    settings = stage_sampling.settings(
-        cfg, n=cfg.n, stop_token_ids=sampling_api.end_of_turn_ids(tokenizer))
+    settings = cfg.sampling.with_count(cfg.n,
+                                       stop_token_ids=sampling_api.end_of_turn_ids(tokenizer))
     engine = engine_lib.Engine(graphdef, model.config, settings, mesh=mesh, tokenizer=tokenizer)
     chunks = rundir.chunks(problems, cfg.shard_size)
     for k, chunk in enumerate(progress_lib.Bar(chunks, desc="eval", unit="shard",

@@ -25,7 +25,7 @@ def filter_batch(
     model: Any, tokenizer: Any, problems: Mapping[str, records.Problem],
     interventions: Sequence[records.Intervention], cfg: intervene_config.FilterConfig, *,
     seed: int,
-    mesh: Any = None, sampling_base: Any = None, progress: bool = True,
+    mesh: Any = None, progress: bool = True,
 ) -> list[records.Continuation]:
     """Scores the interventions' targets; one record per intervention, in order.
 
@@ -37,7 +37,6 @@ def filter_batch(
         cfg: Filter settings (samples, keep threshold, sampling, scoring).
         seed: The seed of this batch's sampling call.
         mesh: The mesh the parameters live on.
-        sampling_base: Engine settings (slots, chunk size) to start from.
 
     Returns:
         The scored continuations; a target whose prompt exceeds ``filter.max_prompt_tokens``
@@ -50,7 +49,7 @@ def filter_batch(
         for r in interventions
     ]
     scored = sample_score.sample_and_score(
-        model, tokenizer, requests, cfg.sampling(sampling_base), seed=seed, mesh=mesh,
+        model, tokenizer, requests, cfg.continuation_sampling(), seed=seed, mesh=mesh,
         timeout_s=cfg.score_timeout_s, num_workers=cfg.score_workers, progress=progress,
         desc="filter",
     )

@@ -34,8 +34,7 @@ STAGE = "filter"
 def run(
     run: rundir.RunDir, cfg: intervene_config.FilterConfig, *,
     problems: Mapping[str, records.Problem], interventions: Sequence[records.Intervention],
-    model: Any, tokenizer: Any, mesh: Any = None, sampling_base: Any = None,
-    progress: bool = True,
+    model: Any, tokenizer: Any, mesh: Any = None, progress: bool = True,
 ) -> rundir.Summary:
     """Scores every intervention's target by continuation and keeps the passing ones.
 
@@ -46,7 +45,6 @@ def run(
         interventions: The records of ``intervene/interventions.jsonl``, in that order.
         model, tokenizer: The policy that continues the targets.
         mesh: The mesh its parameters live on.
-        sampling_base: Engine settings (slots, chunk size) to start from.
         progress: Show progress bars.
 
     Returns:
@@ -72,7 +70,7 @@ def run(
             continue
         out = filter_lib.filter_batch(
             model, tokenizer, problems, batch, cfg, seed=seeds.derive(cfg.seed, index, STAGE),
-            mesh=mesh, sampling_base=sampling_base, progress=progress,
+            mesh=mesh, progress=progress,
         )
         shards.write(index, out)
         rows.extend(out)

@@ -8,7 +8,7 @@ from typing import Any
 from jax.sharding import Mesh
 
 from jaxint import progress as progress_lib
-from jaxint import rundir, sample_score, stage_sampling
+from jaxint import rundir, sample_score
 from jaxint.data import loaders, records
 from jaxint.models import decoder
 from jaxint.sampling import api as sampling_api
@@ -19,8 +19,9 @@ from jaxint.stages import config as stages_config
 
 def sampler_config(cfg: stages_config.GenerateConfig,
                    stop_token_ids: Sequence[int] = ()) -> sampling_config.SamplingConfig:
-    """The generate stage's engine settings (also what `jaxint plan` sizes)."""
-    return stage_sampling.settings(cfg, n=cfg.samples_per_problem, stop_token_ids=stop_token_ids,
+    """The generate stage's engine settings (also what `jaxint plan` sizes): its `sampling:`
+    section with `samples_per_problem`, the stop tokens and `max_prompt_tokens`."""
+    return cfg.sampling.with_count(cfg.samples_per_problem, stop_token_ids=stop_token_ids,
                                    max_prompt_tokens=cfg.max_prompt_tokens)
 
 

@@ -37,7 +37,7 @@ STAGE = "intervene"
 
 def make_intervener(
     cfg: intervene_config.InterveneConfig, *, model: Any = None, tokenizer: Any = None,
-    sampling_base: Any = None, mesh: Any = None, progress: bool = True,
+    mesh: Any = None, progress: bool = True,
 ) -> interveners.Intervener:
     """The intervener ``cfg.intervener`` names.
 
@@ -45,7 +45,6 @@ def make_intervener(
         cfg: Intervene settings.
         model, tokenizer: For ``policy``, the policy; for ``model``, the model loaded from
             ``cfg.intervener_path`` (the caller loads it); unused for ``oracle``.
-        sampling_base: Engine settings (slots, chunk size) to start from.
         mesh: The mesh the model's parameters live on.
         progress: Show the sampler's progress bars.
     """
@@ -54,7 +53,7 @@ def make_intervener(
     if model is None or tokenizer is None:
         raise ValueError(f"intervener {cfg.intervener!r} needs a model and its tokenizer")
     return interveners.ModelIntervener(
-        model, tokenizer, cfg.sampling(sampling_base), seed=cfg.seed, mesh=mesh,
+        model, tokenizer, cfg.sampling, seed=cfg.seed, mesh=mesh,
         template_dir=cfg.template_dir, max_prompt_tokens=cfg.max_prompt_tokens,
         progress=progress,
     )

@@ -23,10 +23,9 @@ from typing import Any
 from jax.sharding import Mesh
 
 from jaxint import progress as progress_lib
-from jaxint import rundir, sample_score, stage_sampling
+from jaxint import rundir, sample_score
 from jaxint.data import loaders, records
 from jaxint.models import decoder
-from jaxint.sampling import config as sampling_config
 from jaxint.stages import config as stages_config
 
 log = logging.getLogger(__name__)
@@ -44,16 +43,14 @@ def _counts(
 
 def run(
     run_dir: rundir.RunDir, cfg: stages_config.SelectConfig, *, model: decoder.Decoder,
-    tokenizer: Any, problems: Sequence[records.Problem],
-    sampling_base: sampling_config.SamplingConfig, mesh: Mesh | None = None,
+    tokenizer: Any, problems: Sequence[records.Problem], mesh: Mesh | None = None,
     timeout_s: float = 10.0, progress: bool = True,
 ) -> rundir.Summary:
     """Scores every problem's attempts shard by shard, then writes the pool and stats."""
     problems = list(problems)[: cfg.limit] if cfg.limit else list(problems)
     shards = rundir.Shards(run_dir.stage("select"))
     metrics = run_dir.metrics("select")
-    sampling_cfg = stage_sampling.settings(
-        cfg, n=cfg.samples, max_prompt_tokens=cfg.max_prompt_tokens, base=sampling_base)
+    sampling_cfg = cfg.sampling.with_count(cfg.samples, max_prompt_tokens=cfg.max_prompt_tokens)
     parts = rundir.chunks(problems, cfg.shard_size)
     for k, chunk in enumerate(progress_lib.Bar(parts, desc="select", unit="shard",
                                                disable=not progress)):

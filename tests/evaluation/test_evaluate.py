@@ -14,13 +14,14 @@ import pytest
 from jaxint import sample_score
 from jaxint.data import records
 from jaxint.evaluation import config, evaluate
+from jaxint.sampling.config import SamplingConfig
 from tests.train import tiny
 
 # Sampling shaped like the GRPO tests' rollouts (4 prompts x 8 samples, 32 slots, T = 1).
 CFG = config.EvalConfig(
-    dataset="synthetic-easy", n=8, ks=(1, 2, 8), max_new_tokens=24, temperature=1.0,
-    top_k=0, top_p=1.0, max_batch_slots=32, chunk_steps=8, shard_size=4, seed=0,
-    verify_timeout_s=5.0,
+    dataset="synthetic-easy", n=8, ks=(1, 2, 8), shard_size=4, seed=0, verify_timeout_s=5.0,
+    sampling=SamplingConfig(max_new_tokens=24, temperature=1.0, top_k=0, top_p=1.0,
+                            max_batch_slots=32, chunk_steps=8),
 )
 
 
@@ -65,7 +66,7 @@ def test_writes_per_problem_results_and_summary(model_and_problems, first_run):
         assert r["answer"] == p.answer and r["n"] == 8
         assert len(r["rewards"]) == len(r["completions"]) == len(r["lengths"]) == 8
         assert set(r["rewards"]) <= {0, 1} and sum(r["rewards"]) == r["num_correct"]
-        assert all(0 < n <= CFG.max_new_tokens for n in r["lengths"])
+        assert all(0 < n <= CFG.sampling.max_new_tokens for n in r["lengths"])
     correct = [r["num_correct"] for r in records]
     assert 0 < sum(correct) < 64, correct
     assert json.loads((out / "summary.json").read_text()) == summary

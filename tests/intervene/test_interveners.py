@@ -141,7 +141,8 @@ def test_turn1_that_cannot_fit_with_its_reply_budget_never_reaches_prefill(
     n = prompts.prompt_tokens(char_tokenizer, prompts.turn1_messages(templates, problem))
     calls = []
     monkeypatch.setattr(sampling, "generate_chat", lambda *a, **k: calls.append(a))
-    cfg = config.InterveneConfig(max_prompt_tokens=n + 10, max_new_tokens=64,
+    cfg = config.InterveneConfig(max_prompt_tokens=n + 10,
+                                 sampling=sampling.SamplingConfig(max_new_tokens=64),
                                  proposals_per_attempt=2)
     intervener = stage.make_intervener(cfg, model=tiny_model, tokenizer=char_tokenizer,
                                        progress=False)

@@ -87,16 +87,22 @@ def test_reloading_does_not_append_the_rejects_again(tmp_path):
 
 
 @pytest.mark.parametrize(("override", "key"), [
-    ("generate.temperature=-1", "generate.temperature"),
-    ("generate.top_p=0", "generate.top_p"),
-    ("generate.top_k=-3", "generate.top_k"),
+    ("generate.sampling.temperature=-1", "generate.sampling.temperature"),
+    ("generate.sampling.top_p=0", "generate.sampling.top_p"),
+    ("generate.sampling.top_k=-3", "generate.sampling.top_k"),
     ("generate.max_prompt_tokens=0", "generate.max_prompt_tokens"),
-    ("eval.temperature=-0.5", "eval.temperature"),
-    ("eval.top_p=1.5", "eval.top_p"),
-    ("rl.top_p=2", "rl.top_p"),
+    ("eval.sampling.temperature=-0.5", "eval.sampling.temperature"),
+    ("eval.sampling.top_p=1.5", "eval.sampling.top_p"),
+    ("rl.sampling.top_p=2", "rl.sampling.top_p"),
+    ("intervene.sampling.max_new_tokens=0", "intervene.sampling.max_new_tokens"),
+    ("filter.sampling.top_k=-1", "filter.sampling.top_k"),
+    ("select.sampling.cache_dtype=int8", "select.sampling.cache_dtype"),
+    ("rl.optimizer.lr=0", "rl.optimizer.lr"),
 ])
 def test_stage_sampling_fields_fail_at_load_under_their_own_key(override, key):
-    with pytest.raises(configlib.ConfigError, match=key.replace(".", r"\.")):
+    """A nested section's check names its full key (`generate.sampling.top_p`), not only its
+    own (`sampling.top_p`)."""
+    with pytest.raises(configlib.ConfigError, match=f"line: {key.replace('.', '[.]')} must be"):
         config.load(None, [override])
 
 

@@ -15,7 +15,8 @@ from jaxint.stages import config as stages_config
 from jaxint.stages import select
 from tests.test_pipeline import _overrides, workspace  # noqa: F401 - the tiny model + data
 
-SELECT = ["select.samples=2", "select.max_new_tokens=8", "select.shard_size=2"]
+SELECT = ["select.samples=2", "select.sampling.max_new_tokens=8", "select.shard_size=2",
+          "select.sampling.max_batch_slots=8", "select.sampling.chunk_steps=4"]
 
 
 def _select_overrides(ws: pathlib.Path, out: pathlib.Path, data: str = "math500",
@@ -116,9 +117,9 @@ def test_select_config_drift_and_defaults(workspace, tmp_path):  # noqa: F811
 @pytest.mark.parametrize("override,message", [
     ("select.samples=0", "select.samples must be >= 1"),
     ("select.max_correct=5", "select.max_correct must be in 0..select.samples"),
-    ("select.temperature=-1", "select.temperature must be a finite number"),
-    ("select.top_p=0", "select.top_p must be in"),
-    ("select.top_k=-2", "select.top_k must be >= 0"),
+    ("select.sampling.temperature=-1", "select.sampling.temperature must be a finite number"),
+    ("select.sampling.top_p=0", "select.sampling.top_p must be in"),
+    ("select.sampling.top_k=-2", "select.sampling.top_k must be >= 0"),
 ])
 def test_select_settings_are_checked_at_load(override, message):
     with pytest.raises(Exception, match=message):

@@ -23,6 +23,7 @@ import pytest
 
 from jaxint import rundir, sample_score
 from jaxint.sampling import api as sampling_api
+from jaxint.sampling import config as sampling_config
 from jaxint.train import config, rl
 from tests.train import tiny
 
@@ -33,7 +34,8 @@ pytestmark = pytest.mark.slow
 STEPS = 8
 CFG = config.GRPOConfig(
     steps=STEPS, prompts_per_step=4, samples_per_prompt=8, mini_batch_prompts=2,
-    max_new_tokens=24, max_batch_slots=32, chunk_steps=8, seed=0,
+    sampling=sampling_config.paper(max_new_tokens=24, max_batch_slots=32, chunk_steps=8,
+                                   temperature=1.0, top_k=0, top_p=1.0), seed=0,
     kl_coef=0.1, kl_estimator="k3",
     optimizer=config.OptimizerConfig(lr=2e-3, warmup_ratio=0.0, min_lr_ratio=1.0),
     checkpoint=config.CheckpointConfig(every=4, keep=2),

@@ -10,6 +10,7 @@ import numpy as np
 import optax
 import pytest
 
+from jaxint.sampling import config as sampling_config
 from jaxint.train import config, optim
 
 
@@ -82,7 +83,10 @@ def test_bfloat16_first_moment():
                                prompts_per_step=4, micro_batch_size=3), "rl.micro_batch_size"),
     (lambda: config.GRPOConfig(aggregation="mean"), "rl.aggregation"),
     (lambda: config.GRPOConfig(kl_estimator="k2"), "rl.kl_estimator"),
-    (lambda: config.GRPOConfig(temperature=0.0), "rl.temperature"),
+    (lambda: config.GRPOConfig(sampling=sampling_config.SamplingConfig(temperature=0.0)),
+     "rl.sampling.temperature"),
+    (lambda: config.GRPOConfig(sampling=sampling_config.SamplingConfig(n=2)),
+     "rl.sampling.n is set by rl.samples_per_prompt"),
 ])
 def test_invalid_configs_name_the_field(make, field):
     """Validation errors name the offending field."""

@@ -31,8 +31,23 @@ from typing import Any, ClassVar
 SCHEMA_VERSION = 1
 
 
+class _Record:
+    """A row of a run directory file: `to_json`, `from_json` and `SCHEMA`, the version of the
+    layout the class writes (rows without a ``schema`` key are version 1)."""
+
+    SCHEMA: ClassVar[int] = 1
+
+
 @dataclasses.dataclass(frozen=True)
-class Problem:
+class _Row(_Record):
+    """A record that keeps its row's keys it does not know (`extra`), so that a row reads
+    back as it was written (a user's own keys, a newer jaxint's additions)."""
+
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False, kw_only=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem(_Record):
     """A math problem with its gold answer and, where the source has one, a reference solution.
 
     Attributes:
@@ -48,7 +63,6 @@ class Problem:
             put every unmapped source field here so that nothing in the input is lost.
     """
 
-    SCHEMA: ClassVar[int] = 1
     id: str
     problem: str
     answer: str
@@ -94,7 +108,7 @@ class RecordError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
-class Rollout:
+class Rollout(_Row):
     """One sampled completion of a problem (a row of ``generate/shard-*.jsonl``).
 
     Attributes:
@@ -105,22 +119,19 @@ class Rollout:
         extra: Any other keys of the row, kept so a row reads back as it was written.
     """
 
-    SCHEMA: ClassVar[int] = 1
     problem_id: str
     sample_index: int
     completion: str | None
     num_tokens: int | None = None
     finish_reason: str | None = None
-    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
 
     def to_json(self) -> dict[str, Any]:
-        row: dict[str, Any] = {"problem_id": self.problem_id, "sample_index": self.sample_index,
-                               "completion": self.completion}
-        if self.num_tokens is not None:
-            row["num_tokens"] = self.num_tokens
-        if self.finish_reason is not None:
-            row["finish_reason"] = self.finish_reason
-        return _with_extra(row, self.extra)
+        row = {"problem_id": self.problem_id, "sample_index": self.sample_index,
+               "completion": self.completion, "num_tokens": self.num_tokens,
+               "finish_reason": self.finish_reason}
+        # A hand-made row without the counts reads back without them.
+        return _with_extra({k: v for k, v in row.items() if v is not None or k == "completion"},
+                           self.extra)
 
     @classmethod
     def from_json(cls, row: Mapping[str, Any]) -> Rollout:
@@ -135,7 +146,7 @@ class Rollout:
 
 
 @dataclasses.dataclass(frozen=True)
-class Attempt:
+class Attempt(_Row):
     """A verified rollout (a row of ``verify/shard-*.jsonl``): the rollout's keys, then the
     verifier's reward, extracted answer and reason. The failed ones are what the intervene
     stage splits into steps and proposes fixes for.
@@ -148,28 +159,10 @@ class Attempt:
         extra: Keys of the row after the verdict's, kept as written.
     """
 
-    SCHEMA: ClassVar[int] = 1
     rollout: Rollout
     reward: float
     extracted: str | None = None
     reason: str | None = None
-    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
-
-    @property
-    def problem_id(self) -> str:
-        return self.rollout.problem_id
-
-    @property
-    def sample_index(self) -> int:
-        return self.rollout.sample_index
-
-    @property
-    def completion(self) -> str | None:
-        return self.rollout.completion
-
-    @property
-    def correct(self) -> bool:
-        return self.reward >= 1.0
 
     def to_json(self) -> dict[str, Any]:
         row = {**self.rollout.to_json(), "reward": self.reward, "extracted": self.extracted,
@@ -189,9 +182,25 @@ class Attempt:
                    reward=float(row["reward"]), extracted=row.get("extracted"),
                    reason=row.get("reason"), extra=_extra(after, ("schema",)))
 
+    @property
+    def problem_id(self) -> str:
+        return self.rollout.problem_id
+
+    @property
+    def sample_index(self) -> int:
+        return self.rollout.sample_index
+
+    @property
+    def completion(self) -> str | None:
+        return self.rollout.completion
+
+    @property
+    def correct(self) -> bool:
+        return self.reward >= 1.0
+
 
 @dataclasses.dataclass(frozen=True)
-class Intervention:
+class Intervention(_Row):
     """An accepted intervention for one failed attempt, with its SFT target.
 
     Attributes:
@@ -207,7 +216,6 @@ class Intervention:
         extra: Any other keys of the row, kept so a row reads back as it was written.
     """
 
-    SCHEMA: ClassVar[int] = 1
     problem_id: str
     sample_index: int
     proposal_index: int
@@ -218,7 +226,6 @@ class Intervention:
     intervention: str
     num_samples: int | None = None
     num_correct: int | None = None
-    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
 
     @property
     def target(self) -> str:
@@ -256,8 +263,18 @@ class Intervention:
         )
 
 
+class _Rewards(_Row):
+    """What a record of scored samples derives from its per-sample ``rewards``."""
+
+    rewards: tuple[int, ...]
+
+    @property
+    def num_correct(self) -> int:
+        return int(sum(self.rewards))
+
+
 @dataclasses.dataclass(frozen=True)
-class Continuation:
+class Continuation(_Rewards):
     """The filter's continuations of one intervention's target, scored (a row of
     ``filter/shard-*.jsonl``): how many of the full responses (target + continuation) are
     correct, and whether that keeps the intervention.
@@ -273,7 +290,6 @@ class Continuation:
         extra: Any other keys of the row, kept so a row reads back as it was written.
     """
 
-    SCHEMA: ClassVar[int] = 1
     problem_id: str
     sample_index: int
     location: int
@@ -284,15 +300,10 @@ class Continuation:
     rejected: str | None = None
     prompt_tokens: int | None = None
     detail: str | None = None
-    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
 
     @property
     def num_samples(self) -> int:
         return len(self.rewards)
-
-    @property
-    def num_correct(self) -> int:
-        return int(sum(self.rewards))
 
     def to_json(self) -> dict[str, Any]:
         row = {
@@ -323,7 +334,7 @@ class Continuation:
 
 
 @dataclasses.dataclass(frozen=True)
-class SFTExample:
+class SFTExample(_Record):
     """What SFT trains on, as text: the problem as the one user message, the response as
     named loss segments, and whether the end of turn follows (rendered into token ids by
     ``data.chat.render_sft``).
@@ -337,7 +348,6 @@ class SFTExample:
             model must go on from it, never stop there).
     """
 
-    SCHEMA: ClassVar[int] = 1
     problem_id: str
     prompt: str
     segments: tuple[tuple[str, str, bool], ...]
@@ -361,7 +371,7 @@ class SFTExample:
 
 
 @dataclasses.dataclass(frozen=True)
-class SolveCount:
+class SolveCount(_Row):
     """How often the policy solved one problem in the select stage (a row of
     ``select/shard-*.jsonl`` and, for the kept problems, ``select/pool.jsonl``).
 
@@ -374,20 +384,17 @@ class SolveCount:
         extra: Any other keys of the row, kept so a row reads back as it was written.
     """
 
-    SCHEMA: ClassVar[int] = 1
     problem_id: str
     samples: int
     num_correct: int
     skipped: str | None = None
     prompt_tokens: int | None = None
-    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
 
     def to_json(self) -> dict[str, Any]:
-        row: dict[str, Any] = {"problem_id": self.problem_id, "samples": self.samples,
-                               "num_correct": self.num_correct}
-        if self.skipped:
-            row.update(skipped=self.skipped, prompt_tokens=self.prompt_tokens)
-        return _with_extra(row, self.extra)
+        skipped = {"skipped": self.skipped, "prompt_tokens": self.prompt_tokens}
+        return _with_extra({"problem_id": self.problem_id, "samples": self.samples,
+                            "num_correct": self.num_correct, **(skipped if self.skipped else {})},
+                           self.extra)
 
     @classmethod
     def from_json(cls, row: Mapping[str, Any]) -> SolveCount:
@@ -401,7 +408,7 @@ class SolveCount:
 
 
 @dataclasses.dataclass(frozen=True)
-class EvalResult:
+class EvalResult(_Rewards):
     """One problem's evaluation (a row of ``eval/NAME/results-*.jsonl``): its n samples,
     each with reward, verifier reason, length and text.
 
@@ -411,22 +418,16 @@ class EvalResult:
         extra: Any other keys of the row, kept so a row reads back as it was written.
     """
 
-    SCHEMA: ClassVar[int] = 1
     problem_id: str
     answer: str | None
     rewards: tuple[int, ...]
     reasons: tuple[str, ...] = ()
     lengths: tuple[int, ...] = ()
     completions: tuple[str | None, ...] = ()
-    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
 
     @property
     def n(self) -> int:
         return len(self.rewards)
-
-    @property
-    def num_correct(self) -> int:
-        return int(sum(self.rewards))
 
     def to_json(self) -> dict[str, Any]:
         row = {"problem_id": self.problem_id, "answer": self.answer, "n": self.n,

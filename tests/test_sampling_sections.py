@@ -91,3 +91,23 @@ def test_with_count_keeps_the_configured_stops_first_and_the_limit_unless_given(
     assert s.with_count(2, stop_token_ids=(1, 5)) == SamplingConfig(
         n=2, stop_token_ids=(3, 1, 5), max_prompt_tokens=7)
     assert s.with_count(1, max_prompt_tokens=9).max_prompt_tokens == 9
+
+
+def test_the_model_intervener_samples_with_the_intervene_section():
+    from jaxint.stages import intervene as intervene_stage
+
+    cfg = intervene_config.InterveneConfig(sampling=SAMPLING)
+    intervener = intervene_stage.make_intervener(cfg, model=object(), tokenizer=object())
+    assert intervener.sampling_cfg == SAMPLING  # its own slots, not another stage's
+
+
+def test_a_stage_config_module_loads_without_jax():
+    """`sampling.config` types every stage section; the package loads its JAX parts lazily,
+    so the stage configs stay free of JAX."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import jaxint.train.config, jaxint.evaluation.config, "
+            "jaxint.intervene.config, jaxint.stages.config; print('jax' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

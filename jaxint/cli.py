@@ -106,10 +106,10 @@ def _restart_option(p: argparse.ArgumentParser) -> None:
 
 
 def _run_config(path: str, overrides: Sequence[str], stages: Sequence[str] | None = None):
-    from jaxint import config as config_lib
+    from jaxint import config as run_config
 
     extra = [f"stages=[{','.join(stages)}]"] if stages else []
-    return config_lib.load(path, list(overrides) + extra)
+    return run_config.load(path, list(overrides) + extra)
 
 
 def _eval_direct(args: argparse.Namespace) -> int:

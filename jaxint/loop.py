@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from jaxint import config as config_lib
+from jaxint import config as run_config
 from jaxint import configlib, drift, rundir
 from jaxint.data import chat, loaders, records
 from jaxint.data import config as data_config
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 class Pipeline:
     """One run: its config, run directory, mesh, and the current policy."""
 
-    def __init__(self, cfg: config_lib.RunConfig, *, progress: bool = True,
+    def __init__(self, cfg: run_config.RunConfig, *, progress: bool = True,
                  restart_from: str | None = None):
         distributed.maybe_initialize(cfg.distributed)
         self.run_dir = rundir.RunDir(cfg.run_dir)
@@ -220,8 +220,8 @@ class Pipeline:
         earlier, finished stages of this run directory produced."""
         if not self.cfg.stages:
             return
-        first = config_lib.STAGES.index(self.cfg.stages[0])
-        for stage in config_lib.STAGES[:first]:
+        first = run_config.STAGES.index(self.cfg.stages[0])
+        for stage in run_config.STAGES[:first]:
             if self.run_dir.is_done(stage):
                 self._after_skip(stage)
 
@@ -260,7 +260,7 @@ class Pipeline:
         return out
 
 
-def run(cfg: config_lib.RunConfig, *, progress: bool = True,
+def run(cfg: run_config.RunConfig, *, progress: bool = True,
         restart_from: str | None = None,
         runner: Callable[..., rundir.Summary] | None = None) -> rundir.Summary:
     """`jaxint run`: the pipeline, or `runner(cfg, progress=...)` in its place.

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from jaxint import config, configlib, drift
+from jaxint import config as run_config
+from jaxint import configlib, drift
 from jaxint.evaluation import config as eval_config
 from jaxint.intervene import config as intervene_config
 from jaxint.sampling.config import SamplingConfig
@@ -33,7 +34,7 @@ def test_each_stage_runs_its_section_with_its_count_stops_and_prompt_limit():
 
 
 def test_stage_defaults_are_the_papers():
-    cfg = config.RunConfig()
+    cfg = run_config.RunConfig()
     for section in ("select", "generate", "intervene", "filter", "eval"):
         s = getattr(cfg, section).sampling
         assert (s.max_new_tokens, s.temperature, s.top_k, s.top_p, s.max_batch_slots,
@@ -53,13 +54,13 @@ def test_stage_defaults_are_the_papers():
 ])
 def test_an_old_flat_key_names_the_new_one(tmp_path, old, new):
     with pytest.raises(configlib.ConfigError) as err:
-        config.load(None, [f"{old}=1"])
+        run_config.load(None, [f"{old}=1"])
     assert str(err.value) == f"command line: key '{old}' is now '{new}'; write it there"
     section, key = old.split(".")
     path = tmp_path / "old.yaml"
     path.write_text(f"{section}:\n  {key}: 1\n")
     with pytest.raises(configlib.ConfigError, match=f"{path}: key '{old}' is now '{new}'"):
-        config.load(path)
+        run_config.load(path)
     assert drift.MOVED[old] == new
 
 
@@ -74,14 +75,14 @@ def test_an_old_flat_key_names_the_new_one(tmp_path, old, new):
 ])
 def test_what_a_stage_sets_itself_is_refused_in_its_section(override, message):
     with pytest.raises(configlib.ConfigError, match=message):
-        config.load(None, [override])
+        run_config.load(None, [override])
 
 
 def test_a_bad_value_is_refused_at_load_by_the_one_validator():
     with pytest.raises(configlib.ConfigError,
                        match=r"command line: intervene.sampling.top_p must be in \(0, 1\], "
                              r"got 0.0"):
-        config.load(None, ["intervene.sampling.top_p=0"])
+        run_config.load(None, ["intervene.sampling.top_p=0"])
     with pytest.raises(ValueError, match=r"sampling.max_batch_slots must be >= 1, got 0"):
         eval_config.EvalConfig(sampling=SamplingConfig(max_batch_slots=0))
 

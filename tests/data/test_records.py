@@ -4,14 +4,15 @@ import json
 
 import pytest
 
-from jaxint.data import config, loaders, records, synthetic
+from jaxint.data import config as data_config
+from jaxint.data import loaders, records, synthetic
 
 
 def test_records_round_trip_through_jsonl(tmp_path):
     problems = synthetic.make_problems(5, seed=2)
     path = tmp_path / "pool.jsonl"
     path.write_text("".join(json.dumps(p.to_dict()) + "\n" for p in problems))
-    assert loaders.load_problems(config.DatasetConfig(path=str(path))) == problems
+    assert loaders.load_problems(data_config.DatasetConfig(path=str(path))) == problems
 
 
 def test_records_hash_without_meta():

@@ -13,7 +13,8 @@ import pytest
 from jaxint import intervene, rundir, sample_score, sampling
 from jaxint.data import chat
 from jaxint.data import records as records_lib
-from jaxint.intervene import conditioning, config, filter, interveners, proposals
+from jaxint.intervene import conditioning, filter, interveners, proposals
+from jaxint.intervene import config as intervene_config
 from jaxint.intervene import steps as steps_lib
 from jaxint.stages import filter as filter_stage
 from tests.intervene.conftest import planted
@@ -57,8 +58,9 @@ def test_continuation_prompt_is_the_sft_prefix(char_tokenizer):
 
 
 def filter_cfg(**overrides):
-    return config.FilterConfig(num_samples=N, min_correct=1, shard_size=4, score_workers=1,
-                               sampling=dataclasses.replace(BASE, max_new_tokens=8), **overrides)
+    return intervene_config.FilterConfig(
+        num_samples=N, min_correct=1, shard_size=4, score_workers=1,
+        sampling=dataclasses.replace(BASE, max_new_tokens=8), **overrides)
 
 
 # One fill of all 4 x N samples: every call below compiles (or reuses) the same shapes.

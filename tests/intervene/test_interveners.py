@@ -133,7 +133,8 @@ def test_turn1_that_cannot_fit_with_its_reply_budget_never_reaches_prefill(
     problem under the 30K default, with 16K new tokens) is skipped ``prompt_too_long``
     before any sampling; the stage lists it in intervene/rejects.jsonl and its stats."""
     from jaxint import rundir
-    from jaxint.intervene import config, prompts
+    from jaxint.intervene import config as intervene_config
+    from jaxint.intervene import prompts
     from jaxint.stages import intervene as stage
 
     problem = synthetic_problems[0]
@@ -141,9 +142,9 @@ def test_turn1_that_cannot_fit_with_its_reply_budget_never_reaches_prefill(
     n = prompts.prompt_tokens(char_tokenizer, prompts.turn1_messages(templates, problem))
     calls = []
     monkeypatch.setattr(sampling, "generate_chat", lambda *a, **k: calls.append(a))
-    cfg = config.InterveneConfig(max_prompt_tokens=n + 10,
-                                 sampling=sampling.SamplingConfig(max_new_tokens=64),
-                                 proposals_per_attempt=2)
+    cfg = intervene_config.InterveneConfig(max_prompt_tokens=n + 10,
+                                           sampling=sampling.SamplingConfig(max_new_tokens=64),
+                                           proposals_per_attempt=2)
     intervener = stage.make_intervener(cfg, model=tiny_model, tokenizer=char_tokenizer,
                                        progress=False)
     attempts = as_attempts(

@@ -8,11 +8,12 @@ import dataclasses
 
 import pytest
 
-from jaxint import config, drift, rundir
+from jaxint import config as run_config
+from jaxint import drift, rundir
 
 
 def _recorded_without(tmp_path, key: str):
-    cfg = config.load(None, [f"out_dir={tmp_path}", "name=old"])
+    cfg = run_config.load(None, [f"out_dir={tmp_path}", "name=old"])
     run_dir = rundir.RunDir(cfg.run_dir)
     values = {k: v for k, v in drift.record(cfg, "rl")["config"].items() if k != key}
     run_dir.mark("rl", "done", fingerprint=drift.fingerprint(values), config=values)
@@ -21,18 +22,18 @@ def _recorded_without(tmp_path, key: str):
 
 def test_a_new_key_at_its_default_is_no_drift(tmp_path):
     run_dir = _recorded_without(tmp_path, "rl.loss")
-    drift.check(run_dir, config.load(None, [f"out_dir={tmp_path}", "name=old"]), ["rl"])
+    drift.check(run_dir, run_config.load(None, [f"out_dir={tmp_path}", "name=old"]), ["rl"])
 
 
 def test_a_new_key_off_its_default_is_drift(tmp_path):
     run_dir = _recorded_without(tmp_path, "rl.loss")
-    cfg = config.load(None, [f"out_dir={tmp_path}", "name=old", "rl.loss=reinforce"])
+    cfg = run_config.load(None, [f"out_dir={tmp_path}", "name=old", "rl.loss=reinforce"])
     with pytest.raises(drift.ConfigDriftError, match=r"rl.loss: \(absent\) -> 'reinforce'"):
         drift.check(run_dir, cfg, ["rl"])
 
 
 def test_select_section_is_only_in_selects_fingerprint():
-    cfg = config.load(None, ["select.samples=8"])
+    cfg = run_config.load(None, ["select.samples=8"])
     for stage in ("generate", "verify", "sft", "rl", "eval"):
         assert not any(k.startswith("select.") for k in drift.stage_values(cfg, stage)), stage
     assert drift.stage_values(cfg, "select")["select.samples"] == 8
@@ -42,7 +43,7 @@ def test_select_section_is_only_in_selects_fingerprint():
 def _old_entry(tmp_path, **recorded):
     """A stage entry as jaxint wrote it before manifest schema 2: no `schema`, no
     `data.decontaminate`, `sft.batching` under its old name."""
-    cfg = config.load(None, [f"out_dir={tmp_path}", "name=old"])
+    cfg = run_config.load(None, [f"out_dir={tmp_path}", "name=old"])
     run_dir = rundir.RunDir(cfg.run_dir)
     for stage in ("generate", "sft"):
         values = {k: v for k, v in drift.record(cfg, stage)["config"].items()
@@ -56,7 +57,7 @@ def test_an_old_run_resumes_without_decontamination_as_it_ran(tmp_path):
     """data.decontaminate defaults to true now; a run made before it existed trained on its
     whole pool, so resuming it keeps the whole pool (and that is no drift)."""
     run_dir = _old_entry(tmp_path, **{"sft.batching": "pack"})
-    cfg = config.load(None, [f"out_dir={tmp_path}", "name=old"])
+    cfg = run_config.load(None, [f"out_dir={tmp_path}", "name=old"])
     assert cfg.data.decontaminate is True
     resumed = drift.legacy_settings(run_dir, cfg)
     assert resumed.data.decontaminate is False
@@ -66,7 +67,7 @@ def test_an_old_run_resumes_without_decontamination_as_it_ran(tmp_path):
 
 
 def test_a_new_run_keeps_todays_defaults_and_records_the_schema(tmp_path):
-    cfg = config.load(None, [f"out_dir={tmp_path}", "name=new"])
+    cfg = run_config.load(None, [f"out_dir={tmp_path}", "name=new"])
     run_dir = rundir.RunDir(cfg.run_dir)
     run_dir.mark("generate", "done", **drift.record(cfg, "generate"))
     assert run_dir.manifest()["stages"]["generate"]["schema"] == drift.SCHEMA
@@ -77,7 +78,7 @@ def test_old_sft_batching_names_read_as_todays(tmp_path):
     """`sft.batching: pack` recorded before schema 2 meant row packing (today's `pack_rows`):
     no drift at today's default, drift against today's `pack` (batch = examples)."""
     run_dir = _old_entry(tmp_path, **{"sft.batching": "pack"})
-    cfg = drift.legacy_settings(run_dir, config.load(None, [f"out_dir={tmp_path}", "name=old"]))
+    cfg = drift.legacy_settings(run_dir, run_config.load(None, [f"out_dir={tmp_path}", "name=old"]))
     assert cfg.sft.batching == "pack_rows"
     drift.check(run_dir, cfg, ["sft"])
     with pytest.raises(drift.ConfigDriftError, match=r"sft.batching: 'pack_rows' -> 'pack'"):
@@ -88,14 +89,14 @@ def test_old_sft_batching_names_read_as_todays(tmp_path):
 @pytest.mark.parametrize("key,value", [("rl.export_hf", "true"), ("sft.export_hf", "false"),
                                        ("demo.eval_samples", "4")])
 def test_a_removed_key_is_an_error_that_names_it(key, value):
-    with pytest.raises(config.configlib.ConfigError, match=rf"key '{key}' was removed"):
-        config.load(None, [f"{key}={value}"])
+    with pytest.raises(run_config.configlib.ConfigError, match=rf"key '{key}' was removed"):
+        run_config.load(None, [f"{key}={value}"])
 
 
 def test_a_run_that_recorded_a_removed_key_resumes(tmp_path):
     """sft.export_hf / rl.export_hf were recorded by runs made while they existed; nothing read
     them, so such a run resumes (no drift) under today's config, which lacks them."""
-    cfg = config.load(None, [f"out_dir={tmp_path}", "name=old"])
+    cfg = run_config.load(None, [f"out_dir={tmp_path}", "name=old"])
     run_dir = rundir.RunDir(cfg.run_dir)
     for stage, key in (("sft", "sft.export_hf"), ("rl", "rl.export_hf")):
         values = {**drift.record(cfg, stage)["config"], key: True}

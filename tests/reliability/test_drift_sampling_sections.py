@@ -11,7 +11,8 @@ import pathlib
 
 import pytest
 
-from jaxint import config, drift, loop, rundir
+from jaxint import config as run_config
+from jaxint import drift, loop, rundir
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "run_before_sampling_sections"
@@ -23,8 +24,8 @@ def _old_run(tmp_path, monkeypatch, name: str, *overrides: str):
     manifest = json.loads((FIXTURE / f"{name}.manifest.json").read_text())
     run_dir = rundir.RunDir(tmp_path / "old")
     rundir.atomic_write_text(run_dir.manifest_path, json.dumps(manifest))
-    cfg = config.load(FIXTURE / f"{name}.yaml", [f"out_dir={tmp_path}", "name=old",
-                                                 f"data.path={DATA}", *overrides])
+    cfg = run_config.load(FIXTURE / f"{name}.yaml", [f"out_dir={tmp_path}", "name=old",
+                                                     f"data.path={DATA}", *overrides])
     return run_dir, cfg, list(manifest["stages"])
 
 
@@ -40,7 +41,7 @@ def test_a_sized_config_resumes_with_its_stages_as_they_ran(tmp_path, monkeypatc
     assert drift.legacy_settings(run_dir, cfg) == cfg  # every value is stated in the config
     drift.check(run_dir, cfg, stages)
     # The filter ran with generate's 32 slots; 48 is a change of what it ran with.
-    other = config.load(FIXTURE / "qwen3_4b_v4-8.yaml", [
+    other = run_config.load(FIXTURE / "qwen3_4b_v4-8.yaml", [
         f"out_dir={tmp_path}", "name=old", f"data.path={DATA}",
         "filter.sampling.max_batch_slots=48"])
     with pytest.raises(drift.ConfigDriftError,
@@ -65,7 +66,7 @@ def test_the_demo_resumes_with_the_engine_its_intervene_stage_had(tmp_path, monk
             resumed.intervene.sampling.chunk_steps) == (128, 32)  # generate's, as it ran
     assert "intervene.sampling.max_batch_slots=128" in caplog.text
     drift.check(run_dir, resumed, stages)
-    changed = config.load(FIXTURE / "demo.yaml", [
+    changed = run_config.load(FIXTURE / "demo.yaml", [
         f"out_dir={tmp_path}", "name=old", f"data.path={DATA}", "rl.sampling.temperature=0.5"])
     with pytest.raises(drift.ConfigDriftError,
                        match=r"rl: rl.sampling.temperature: 1.0 -> 0.5"):

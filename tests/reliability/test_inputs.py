@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from jaxint import config, configlib
+from jaxint import config as run_config
+from jaxint import configlib
 from jaxint.data import config as data_config
 from jaxint.data import loaders
 from jaxint.intervene import parsing
@@ -103,7 +104,7 @@ def test_stage_sampling_fields_fail_at_load_under_their_own_key(override, key):
     """A nested section's check names its full key (`generate.sampling.top_p`), not only its
     own (`sampling.top_p`)."""
     with pytest.raises(configlib.ConfigError, match=f"line: {key.replace('.', '[.]')} must be"):
-        config.load(None, [override])
+        run_config.load(None, [override])
 
 
 @pytest.mark.parametrize("yaml_text", ["sft: [1, 2]\n", "generate: 3\n"])
@@ -111,14 +112,14 @@ def test_a_section_given_as_a_scalar_or_list_names_its_key(tmp_path, yaml_text):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml_text)
     with pytest.raises(configlib.ConfigError) as err:
-        config.load(path)
+        run_config.load(path)
     key = yaml_text.split(":")[0]
     assert f"key '{key}'" in str(err.value) and "'?'" not in str(err.value)
     assert "section" in str(err.value) and str(path) in str(err.value)
 
 
 def test_optional_section_may_still_be_cleared():
-    assert config.load(None, ["demo=null"]).demo is None
+    assert run_config.load(None, ["demo=null"]).demo is None
 
 
 GOOD_BLOCK = '<intervention>{"content": "Use 3*4 = 12.", "location": 2}</intervention>\n'

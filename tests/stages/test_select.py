@@ -9,7 +9,8 @@ import pathlib
 
 import pytest
 
-from jaxint import cli, config, drift, loop, rundir
+from jaxint import cli, drift, loop, rundir
+from jaxint import config as run_config
 from jaxint.data import loaders, records
 from jaxint.stages import config as stages_config
 from jaxint.stages import select
@@ -90,12 +91,12 @@ def test_generate_reads_the_kept_pool(workspace, tmp_path):  # noqa: F811
     of the six by hand: the tiny model would keep all)."""
     data = str(workspace / "problems.jsonl")
     overrides = _select_overrides(workspace, tmp_path, data=data)
-    loop.Pipeline(config.load(None, overrides), progress=False).run()
+    loop.Pipeline(run_config.load(None, overrides), progress=False).run()
     pool_path = tmp_path / "tiny" / "select" / "pool.jsonl"
     rows = list(rundir.read_jsonl(pool_path))
     rundir.write_jsonl(pool_path, rows[1:3])
     gen = _select_overrides(workspace, tmp_path, data=data, stages=("generate",))
-    out = loop.Pipeline(config.load(None, gen), progress=False).run()
+    out = loop.Pipeline(run_config.load(None, gen), progress=False).run()
     assert out["generate"]["problems"] == 2
     ids = {r["problem_id"] for r in rundir.Shards(tmp_path / "tiny" / "generate").read()}
     assert ids == {rows[1]["problem_id"], rows[2]["problem_id"]}
@@ -106,11 +107,11 @@ def test_generate_reads_the_kept_pool(workspace, tmp_path):  # noqa: F811
 
 def test_select_config_drift_and_defaults(workspace, tmp_path):  # noqa: F811
     """select is off by default; a changed select section stops a rerun of select."""
-    assert "select" not in config.RunConfig().stages
+    assert "select" not in run_config.RunConfig().stages
     overrides = _select_overrides(workspace, tmp_path, data=str(workspace / "problems.jsonl"))
-    loop.Pipeline(config.load(None, overrides), progress=False).run()
+    loop.Pipeline(run_config.load(None, overrides), progress=False).run()
     with pytest.raises(drift.ConfigDriftError, match="select.max_correct: 0 -> 1"):
-        loop.Pipeline(config.load(None, [*overrides, "select.max_correct=1"]),
+        loop.Pipeline(run_config.load(None, [*overrides, "select.max_correct=1"]),
                       progress=False).run()
 
 
@@ -123,4 +124,4 @@ def test_select_config_drift_and_defaults(workspace, tmp_path):  # noqa: F811
 ])
 def test_select_settings_are_checked_at_load(override, message):
     with pytest.raises(Exception, match=message):
-        config.load(None, ["select.samples=4", override])
+        run_config.load(None, ["select.samples=4", override])

@@ -21,7 +21,7 @@ import logging
 import pathlib
 import shutil
 import sys
-from typing import Any
+from typing import Any, TypeAlias
 
 import yaml
 
@@ -29,13 +29,19 @@ from jaxint import configlib, rundir
 
 log = logging.getLogger(__name__)
 
+# {dotted config key: value}: what a stage's outputs depend on, as the manifest records it.
+Values: TypeAlias = dict[str, Any]
+# One stage's manifest entry: status, times, summary, and `fingerprint`, `config` (its
+# Values) and `schema` (see `record`).
+Entry: TypeAlias = dict[str, Any]
+
 # Manifest entries carry `schema`; entries without it were written before the tables below.
 # 2: `_BEFORE_KEY` and `_RENAMED`; 3: the sampling settings moved into `sampling:` (`MOVED`).
 SCHEMA = 3
 # Settings added with a default that changes what a stage computes. A stage recorded before
 # them ran as the value given here: an old run directory resumes with it (`legacy_settings`),
 # and drift compares the key against it, not against today's default.
-_BEFORE_KEY: dict[str, Any] = {"data.decontaminate": False}
+_BEFORE_KEY: Values = {"data.decontaminate": False}
 # Values renamed at schema 2: an older entry's recorded name, and what that name reads now
 # (`sft.batching: pack` then meant today's `pack_rows`).
 _RENAMED: dict[str, dict[Any, Any]] = {"sft.batching": {"pack": "pack_rows", "pad": "examples"}}
@@ -123,7 +129,7 @@ def sections(stage: str) -> tuple[str, ...] | None:
     return tuple(s for st in earlier for s in _OWN_SECTIONS[st])
 
 
-def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
+def _flatten(value: Any, prefix: str, out: Values) -> None:
     if isinstance(value, dict) and value:
         for key, sub in value.items():
             _flatten(sub, f"{prefix}.{key}" if prefix else str(key), out)
@@ -150,13 +156,13 @@ def _file_digest(path: str) -> str | None:
     return digest.hexdigest()
 
 
-def stage_values(cfg: Any, stage: str) -> dict[str, Any]:
+def stage_values(cfg: Any, stage: str) -> Values:
     """{dotted key: value} of the config fields (and input digests) `stage` depends on."""
     full = configlib.to_dict(cfg)
     wanted = sections(stage)
     keep = {k: v for k, v in full.items()
             if (k in wanted if wanted is not None else k not in _NOT_CONTENT)}
-    flat: dict[str, Any] = {}
+    flat: Values = {}
     _flatten(keep, "", flat)
     for key in _SELECTORS:
         flat.pop(key, None)
@@ -171,11 +177,11 @@ def stage_values(cfg: Any, stage: str) -> dict[str, Any]:
     return json.loads(json.dumps(flat, default=str))
 
 
-def fingerprint(values: dict[str, Any]) -> str:
+def fingerprint(values: Values) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def changed_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+def changed_keys(old: Values, new: Values) -> list[str]:
     """Keys whose value differs, with both values: "data.path: 'a' -> 'b'"."""
     keys = sorted(set(old) | set(new))
     missing = object()
@@ -224,7 +230,7 @@ def check(run_dir: rundir.RunDir, cfg: Any, stages: list[str]) -> None:
             f"(moves {first} and later outputs to {run_dir.root / 'archive'}/, deletes nothing)")
 
 
-def only_added_at_default(cfg: Any, old: dict[str, Any], new: dict[str, Any]) -> bool:
+def only_added_at_default(cfg: Any, old: Values, new: Values) -> bool:
     """True when every difference is a key `old` lacks whose new value is the schema default:
     a setting added to jaxint since the stage ran, left at the value that keeps the earlier
     behaviour, is no change to what the stage computed."""
@@ -232,20 +238,20 @@ def only_added_at_default(cfg: Any, old: dict[str, Any], new: dict[str, Any]) ->
     return bool(differing) and differing == _added_at_default(cfg, old, new)
 
 
-def _added_at_default(cfg: Any, old: dict[str, Any], new: dict[str, Any]) -> set[str]:
+def _added_at_default(cfg: Any, old: Values, new: Values) -> set[str]:
     """The keys of `new` that `old` lacks and whose value is the schema default (or, for a
     `_BEFORE_KEY` setting, the value it had before it existed)."""
     added = [k for k in new if k not in old]
     if not added:
         return set()
-    defaults: dict[str, Any] = {}
+    defaults: Values = {}
     _flatten(configlib.to_dict(type(cfg)()), "", defaults)
     defaults = json.loads(json.dumps(defaults, default=str))
     defaults.update(_BEFORE_KEY)
     return {k for k in added if k in defaults and defaults[k] == new[k]}
 
 
-def recorded_config(entry: dict[str, Any]) -> dict[str, Any]:
+def recorded_config(entry: Entry) -> Values:
     """A manifest entry's recorded values, in today's names (`_RENAMED`, `MOVED` and
     `_INHERITED` for older entries) and without the keys jaxint no longer has (`REMOVED`)."""
     values = {k: v for k, v in entry.get("config", {}).items() if k not in REMOVED}
@@ -263,8 +269,7 @@ def recorded_config(entry: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _judged(entry: dict[str, Any], recorded: dict[str, Any],
-            values: dict[str, Any]) -> dict[str, Any]:
+def _judged(entry: Entry, recorded: Values, values: Values) -> Values:
     """`values` without the keys an older entry could not have recorded (`_INHERITED` ones
     it has no value for): the stage ran with sizes nobody wrote down, so none is a change."""
     if entry.get("schema", 1) >= 3:
@@ -292,11 +297,11 @@ def legacy_settings(run_dir: rundir.RunDir, cfg: Any) -> Any:
     return cfg
 
 
-def _legacy_values(entries: list[dict[str, Any]]) -> dict[str, Any]:
+def _legacy_values(entries: list[Entry]) -> Values:
     """Settings older manifest entries ran with without recording them: a `_BEFORE_KEY`
     setting where a schema-1 entry read its section, and the engine sizing a schema-1/2 entry
     of select, intervene or filter took from generate (`_INHERITED`)."""
-    out: dict[str, Any] = {}
+    out: Values = {}
     for entry in entries:
         schema, values = entry.get("schema", 1), recorded_config(entry)
         for key, value in _BEFORE_KEY.items():
@@ -321,7 +326,7 @@ def _replace(cfg: Any, path: list[str], value: Any) -> Any:
     return dataclasses.replace(cfg, **{path[0]: _replace(getattr(cfg, path[0]), path[1:], value)})
 
 
-def record(cfg: Any, stage: str) -> dict[str, Any]:
+def record(cfg: Any, stage: str) -> Entry:
     """The manifest fields that tie `stage`'s outputs to the config they came from."""
     values = stage_values(cfg, stage)
     return {"fingerprint": fingerprint(values), "config": values, "schema": SCHEMA}

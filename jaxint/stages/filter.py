@@ -19,7 +19,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from jaxint import configlib, rundir
+from jaxint import configlib, rundir, sample_score
 from jaxint import progress as progress_lib
 from jaxint.data import records
 from jaxint.intervene import config as intervene_config
@@ -77,7 +77,9 @@ def run(
     kept = [dataclasses.replace(rec, num_samples=row.num_samples, num_correct=row.num_correct)
             for rec, row in zip(interventions, rows, strict=True) if row.kept]
     summary = {"enabled": True, **stats.filter_stats(rows)}
-    skipped = intervene_stage.write_rejects(stage_dir, [r.to_json() for r in rows])
+    skipped = intervene_stage.write_rejects(stage_dir, [
+        intervene_stage.TooLong(r.problem_id, r.sample_index, r.prompt_tokens, r.detail or "")
+        for r in rows if r.rejected == sample_score.PROMPT_TOO_LONG])
     if skipped:
         summary["skipped_long_prompts"] = skipped
     return _finish(run, kept, summary)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import pathlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from jaxint import configlib, rundir
 from jaxint import progress as progress_lib
@@ -119,7 +119,10 @@ def _finish(
 ) -> rundir.Summary:
     kept = proposals.kept_interventions(rows, items)
     summary = stats.proposal_stats(rows, kept)
-    skipped = write_rejects(stage_dir, [r for r in rows if r["proposal_index"] == 0])
+    skipped = write_rejects(stage_dir, [
+        TooLong(r["problem_id"], r["sample_index"], r.get("prompt_tokens"), r.get("detail", ""))
+        for r in rows
+        if r["proposal_index"] == 0 and r.get("rejected") == interveners.PROMPT_TOO_LONG])
     if skipped:
         summary["skipped_long_prompts"] = skipped
     write_outputs(stage_dir, "interventions.jsonl", kept, summary)
@@ -148,19 +151,25 @@ def write_outputs(stage_dir: pathlib.Path, name: str, kept: Sequence[records.Int
         rundir.atomic_write_text(stage_dir / "stats.json", json.dumps(summary, indent=2))
 
 
-def write_rejects(stage_dir: pathlib.Path, rows: Sequence[Mapping[str, Any]]) -> int:
+class TooLong(NamedTuple):
+    """An item (intervene) or target (filter) never sampled: its prompt was over the limit."""
+
+    problem_id: str
+    sample_index: int
+    prompt_tokens: int | None
+    detail: str
+
+
+def write_rejects(stage_dir: pathlib.Path, rejects: Sequence[TooLong]) -> int:
     """Writes ``rejects.jsonl`` (one line per item whose prompt did not fit
     ``max_prompt_tokens``, with the reason and the lengths) and returns how many there were;
     rewritten on every run, so a rerun does not repeat a line."""
-    rejects = [
-        {"problem_id": r["problem_id"], "sample_index": r["sample_index"],
-         "reason": interveners.PROMPT_TOO_LONG, "prompt_tokens": r.get("prompt_tokens"),
-         "detail": r.get("detail", "")}
-        for r in rows if r.get("rejected") == interveners.PROMPT_TOO_LONG
-    ]
+    rows = [{"problem_id": r.problem_id, "sample_index": r.sample_index,
+             "reason": interveners.PROMPT_TOO_LONG, "prompt_tokens": r.prompt_tokens,
+             "detail": r.detail} for r in rejects]
     path = stage_dir / "rejects.jsonl"
-    if rejects and rundir.is_writer():
-        rundir.write_jsonl(path, rejects)
+    if rows and rundir.is_writer():
+        rundir.write_jsonl(path, rows)
     elif path.is_file() and rundir.is_writer():
         path.unlink()
-    return len(rejects)
+    return len(rows)

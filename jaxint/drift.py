@@ -70,7 +70,7 @@ _INHERITED: dict[str, str] = {
 # it, so its recorded value is dropped before comparing (an old run directory resumes).
 REMOVED: dict[str, str] = {
     "demo.eval_samples": "the demo's evaluation reads eval.n",
-    "demo.eval_temperature": "the demo's evaluation reads eval.temperature",
+    "demo.eval_temperature": "the demo's evaluation reads eval.sampling.temperature",
     "sft.export_hf": "the SFT stage always exports its model to sft/hf",
     "rl.export_hf": "the RL stage always exports its model to rl/hf",
 }

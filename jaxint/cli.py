@@ -114,10 +114,10 @@ def _restart_option(p: argparse.ArgumentParser) -> None:
 
 
 def _run_config(path: str, overrides: Sequence[str], stages: Sequence[str] | None = None):
-    from jaxint import config as config_lib
+    from jaxint import config as run_config
 
     extra = [f"stages=[{','.join(stages)}]"] if stages else []
-    return config_lib.load(path, list(overrides) + extra)
+    return run_config.load(path, list(overrides) + extra)
 
 
 def _eval_direct(args: argparse.Namespace) -> int:
@@ -128,11 +128,12 @@ def _eval_direct(args: argparse.Namespace) -> int:
     from jaxint.evaluation import config as eval_config
     from jaxint.evaluation import evaluate
     from jaxint.models import hf_io
+    from jaxint.sampling import config as sampling_config
 
     ks = tuple(args.k) if args.k else tuple(k for k in (1, 8, 32, 128) if k <= args.n)
     dataset = args.dataset or "imo-answerbench"
-    cfg = eval_config.EvalConfig(dataset=dataset, n=args.n, ks=ks,
-                                 max_new_tokens=args.max_new_tokens, limit=args.limit,
+    cfg = eval_config.EvalConfig(dataset=dataset, n=args.n, ks=ks, limit=args.limit,
+                                 sampling=sampling_config.paper(max_new_tokens=args.max_new_tokens),
                                  seed=args.seed)
     model = hf_io.load_hf(args.model)
     tok = transformers.AutoTokenizer.from_pretrained(args.model)
@@ -189,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _user_errors() -> dict[type, str]:
     """Error types that mean bad input (exit 2), with a hint on what to do about each."""
     from jaxint import configlib, drift, rundir
-    from jaxint.data import loaders
+    from jaxint.data import loaders, records
     from jaxint.models import safetensors_io
 
     return {
@@ -198,6 +199,8 @@ def _user_errors() -> dict[type, str]:
         configlib.ConfigError: "fix that key in the config file or the key.sub=value override",
         loaders.DataError: "fix the named row or file (data.on_bad_row=skip skips bad rows "
                            "and lists them in the run's data_rejects.jsonl)",
+        records.RecordError: "fix or remove the named row (a file a stage reads needs the keys "
+                             "named; jaxint writes them itself)",
         safetensors_io.CheckpointError: "the model directory is damaged or does not match its "
                                         "config.json; re-download or re-export it",
         rundir.RunDirError: "the run directory's own files are damaged; move the named file "
@@ -256,7 +259,7 @@ def _conditioning(cfg, progress: bool) -> None:
     pipe = loop.Pipeline(cfg, progress=progress)
     result = conditioning.run(
         pipe.run_dir, cfg.filter, problems=pipe.problems_by_id(), model=pipe.policy(),
-        tokenizer=pipe.tokenizer(), sampling_base=pipe.engine_base(), mesh=pipe.mesh,
+        tokenizer=pipe.tokenizer(), mesh=pipe.mesh,
         timeout_s=cfg.verify.timeout_s, progress=progress)
     for name, c in result["conditions"].items():
         print(f"{name:>15}: {c['problems_solved']}/{result['num_problems']} problems solved, "

@@ -24,7 +24,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from jaxint import config as config_lib
+from jaxint import config as run_config
 from jaxint import configlib, demo, demo_metrics, loop, rundir
 from jaxint.data import config as data_config
 from jaxint.data import loaders
@@ -60,7 +60,7 @@ def places(method: str) -> tuple[str, str]:
     return _PLACES.get(method, (f"credit_{method}", method))
 
 
-def prepared_config(cfg: config_lib.RunConfig, methods: Sequence[str]) -> config_lib.RunConfig:
+def prepared_config(cfg: run_config.RunConfig, methods: Sequence[str]) -> run_config.RunConfig:
     """The run config the comparison runs: the demo's files for a demo config; InT's stages
     only when ``int`` is compared; RL only (``outcome``) always."""
     if cfg.demo is not None:
@@ -69,7 +69,7 @@ def prepared_config(cfg: config_lib.RunConfig, methods: Sequence[str]) -> config
     return dataclasses.replace(cfg, stages=stages if "int" in methods else (), rl_baseline=True)
 
 
-def run(cfg: config_lib.RunConfig, methods: Sequence[str], *,
+def run(cfg: run_config.RunConfig, methods: Sequence[str], *,
         progress: bool = True) -> dict[str, Any]:
     """Runs every method's missing stages, then writes ``compare/summary.json``; returns it."""
     t0 = time.perf_counter()
@@ -99,7 +99,7 @@ def run(cfg: config_lib.RunConfig, methods: Sequence[str], *,
     return out
 
 
-def _credit_stage(pipe: loop.Pipeline, cfg: config_lib.RunConfig, method: str) -> dict:
+def _credit_stage(pipe: loop.Pipeline, cfg: run_config.RunConfig, method: str) -> dict:
     base = model_spec.load(pipe.base_spec, mesh=pipe.mesh)
     summary, _ = rl_stage.run(
         pipe.run_dir, dataclasses.replace(cfg.rl, credit=method), model=base,
@@ -109,7 +109,7 @@ def _credit_stage(pipe: loop.Pipeline, cfg: config_lib.RunConfig, method: str) -
     return summary
 
 
-def _heldout(pipe: loop.Pipeline, cfg: config_lib.RunConfig) -> list:
+def _heldout(pipe: loop.Pipeline, cfg: run_config.RunConfig) -> list:
     if cfg.demo is not None:
         return demo_metrics.load_problems(pipe.run_dir.root / "data" / "heldout.jsonl")
     if not cfg.eval.dataset:
@@ -118,7 +118,7 @@ def _heldout(pipe: loop.Pipeline, cfg: config_lib.RunConfig) -> list:
                                                            decontaminate=False))
 
 
-def _eval(pipe: loop.Pipeline, cfg: config_lib.RunConfig, stage: str, arm: str,
+def _eval(pipe: loop.Pipeline, cfg: run_config.RunConfig, stage: str, arm: str,
           problems: list) -> dict[str, Any]:
     if stage == "base":  # the configured model (the demo's: its pretrained base/hf)
         model = model_spec.load(pipe.base_spec, mesh=pipe.mesh)

@@ -161,4 +161,4 @@ class RunConfig:
 
 def load(path: str | pathlib.Path | None = None, overrides: Sequence[str] = ()) -> RunConfig:
     """The run config from a YAML file and `key=value` overrides (see `jaxint.configlib`)."""
-    return configlib.load(RunConfig, path, overrides, removed=drift.REMOVED)
+    return configlib.load(RunConfig, path, overrides, removed=drift.REMOVED, moved=drift.MOVED)

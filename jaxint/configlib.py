@@ -79,7 +79,8 @@ def _check_sections(schema: Any, layer: Any, source: str, prefix: str = "") -> N
             _check_sections(node, value, source, f"{prefix}{key}.")
 
 
-def _merge(schema: Any, layer: Any, source: str, removed: Mapping[str, str]) -> Any:
+def _merge(schema: Any, layer: Any, source: str, removed: Mapping[str, str],
+           moved: Mapping[str, str]) -> Any:
     _check_sections(schema, layer, source)
     try:
         return OmegaConf.merge(schema, layer)
@@ -88,8 +89,41 @@ def _merge(schema: Any, layer: Any, source: str, removed: Mapping[str, str]) -> 
         if key in removed:
             raise ConfigError(f"{source}: key '{key}' was removed ({removed[key]}); "
                               f"delete it") from None
+        if key in moved:
+            raise ConfigError(f"{source}: key '{key}' is now '{moved[key]}'; write it "
+                              f"there") from None
         detail = str(getattr(err, "msg", None) or err).split("\n")[0] or type(err).__name__
         raise ConfigError(f"{source}: key '{key}': {detail}") from None
+
+
+def _failing_section(node: Any, path: str = "") -> str | None:
+    """The dotted path of the innermost section whose dataclass refuses its values (its
+    `__post_init__` raised), or None: a nested section's message names only its own key
+    (`sampling.top_p`), this names where it sits (`generate.sampling.top_p`)."""
+    if not isinstance(node, DictConfig) or node._is_none():
+        return None
+    for key in node.keys():
+        child = node._get_node(key)
+        inner = _failing_section(child, f"{path}{key}.")
+        if inner is not None:
+            return inner
+    if path and OmegaConf.get_type(node) not in (None, dict):
+        try:
+            OmegaConf.to_object(node)
+        except (ValueError, TypeError):
+            return path[:-1]
+    return None
+
+
+def _located(err: Exception, cfg: Any) -> str:
+    """``err``'s message with a nested section's own name widened to its full path."""
+    text = str(err)
+    path = _failing_section(cfg)
+    if path and "." in path:
+        own = path.rsplit(".", 1)[1]
+        if text.startswith(f"{own}."):
+            return path + text[len(own):]
+    return text
 
 
 def load(
@@ -97,11 +131,13 @@ def load(
     path: str | pathlib.Path | None = None,
     overrides: Sequence[str] = (),
     removed: Mapping[str, str] | None = None,
+    moved: Mapping[str, str] | None = None,
 ) -> T:
     """Builds ``cls`` from defaults, then an optional YAML file, then ``key=value`` overrides.
 
     A YAML file may name a ``base:`` file (relative to itself) whose values it extends.
-    ``removed`` maps keys that no longer exist to why, for a clearer error than "unknown".
+    ``removed`` maps keys that no longer exist to why, and ``moved`` keys that moved to their
+    new name, for a clearer error than "unknown".
 
     Raises:
         ConfigError: unknown key, wrong type, or a value rejected by a dataclass's validation;
@@ -111,12 +147,13 @@ def load(
     if path is not None:
         path = pathlib.Path(path)
         for source, layer in _read_chain(path):
-            cfg = _merge(cfg, OmegaConf.create(layer), str(source), removed or {})
+            cfg = _merge(cfg, OmegaConf.create(layer), str(source), removed or {},
+                         moved or {})
     bad = [o for o in overrides if "=" not in o]
     if bad:
         raise ConfigError(f"command line: overrides must look like key.sub=value, got {bad}")
     if overrides:
-        cfg = _merge(cfg, _dotlist(overrides), "command line", removed or {})
+        cfg = _merge(cfg, _dotlist(overrides), "command line", removed or {}, moved or {})
     try:
         return OmegaConf.to_object(cfg)
     except (ValueError, TypeError) as err:
@@ -124,7 +161,7 @@ def load(
             ([str(path)] if path is not None else ["defaults"])
             + (["command line"] if overrides else [])
         )
-        raise ConfigError(f"{where}: {err}") from err
+        raise ConfigError(f"{where}: {_located(err, cfg)}") from err
 
 
 def _dotlist(overrides: Sequence[str]) -> Any:

@@ -30,7 +30,7 @@ import shutil
 import time
 from typing import Any
 
-from jaxint import config as config_lib
+from jaxint import config as run_config
 from jaxint import demo_metrics, loop, rundir
 from jaxint.data import chat, records, synthetic
 from jaxint.evaluation import evaluate as evaluate_lib
@@ -39,6 +39,7 @@ from jaxint.parallel import distributed
 from jaxint.report import demo_section
 from jaxint.stages import demo_base
 from jaxint.stages import rl as rl_stage
+from jaxint.stages import sft as sft_stage
 from jaxint.train import config as train_config
 from jaxint.train import rl, sft
 
@@ -49,7 +50,7 @@ RL_ARMS = {"rl_only": "rl_baseline", "rl_only_matched": "rl_matched", "int_rl": 
            "ref_sft_rl": "ref_rl"}
 
 
-def prepared_config(cfg: config_lib.RunConfig, run_dir: rundir.RunDir) -> config_lib.RunConfig:
+def prepared_config(cfg: run_config.RunConfig, run_dir: rundir.RunDir) -> run_config.RunConfig:
     """The run config pointed at the demo's tokenizer, data and base model."""
     data_dir = run_dir.root / "data"
     return dataclasses.replace(
@@ -62,7 +63,8 @@ def prepared_config(cfg: config_lib.RunConfig, run_dir: rundir.RunDir) -> config
     )
 
 
-def base_stage(pipe: loop.Pipeline, cfg: config_lib.RunConfig, progress: bool) -> dict:
+def base_stage(pipe: loop.Pipeline, cfg: run_config.RunConfig,
+               progress: bool) -> rundir.Summary:
     run_dir = pipe.run_dir
     demo_base.build_tokenizer(run_dir)
     paths = demo_base.write_problem_sets(run_dir, cfg.demo)
@@ -104,7 +106,7 @@ def _copy_run(src, dst) -> None:
     tmp.rmdir()
 
 
-def _matched_stage(pipe: loop.Pipeline, cfg: config_lib.RunConfig) -> dict[str, Any]:
+def _matched_stage(pipe: loop.Pipeline, cfg: run_config.RunConfig) -> rundir.Summary:
     """RL only, given extra steps so its trained tokens equal InT's SFT + RL tokens.
 
     With a constant learning rate (the demo's) a longer run is the RL-only run continued
@@ -130,13 +132,11 @@ def _matched_stage(pipe: loop.Pipeline, cfg: config_lib.RunConfig) -> dict[str, 
 
 
 # ------------------------------------------------------------------ the reference-SFT control
-def _ref_sft_stage(pipe: loop.Pipeline, cfg: config_lib.RunConfig) -> dict[str, Any]:
+def _ref_sft_stage(pipe: loop.Pipeline, cfg: run_config.RunConfig) -> rundir.Summary:
     """SFT of the base on the pool's reference solutions, written as prose (a style the base
     never produces), with the end of turn: the paper's "SFT on reference solutions" row."""
     tok = pipe.tokenizer()
-    examples = [chat.render_example(tok, [{"role": "user", "content": p.problem}],
-                                    [("solution", synthetic.prose_solution(p), True)],
-                                    add_eos=True)
+    examples = [chat.render_sft(tok, sft_stage.solution_example(p, synthetic.prose_solution(p)))
                 for p in pipe.problems()]
     base = hf_io.load_hf(pipe.run_dir.root / "base" / "hf", mesh=pipe.mesh, **cfg.model.runtime())
     # Prose is longer than InT's targets: rows long enough that no solution is cut.
@@ -148,7 +148,7 @@ def _ref_sft_stage(pipe: loop.Pipeline, cfg: config_lib.RunConfig) -> dict[str, 
     return {**summary, "examples": len(examples)}
 
 
-def _ref_rl_stage(pipe: loop.Pipeline, cfg: config_lib.RunConfig) -> dict[str, Any]:
+def _ref_rl_stage(pipe: loop.Pipeline, cfg: run_config.RunConfig) -> rundir.Summary:
     model = hf_io.load_hf(pipe.run_dir.root / "ref_sft" / "hf", mesh=pipe.mesh,
                           **cfg.model.runtime())
     summary, _ = rl_stage.run(
@@ -159,14 +159,14 @@ def _ref_rl_stage(pipe: loop.Pipeline, cfg: config_lib.RunConfig) -> dict[str, A
 
 
 # ------------------------------------------------------------------ evaluation
-def arms(cfg: config_lib.RunConfig) -> list[str]:
+def arms(cfg: run_config.RunConfig) -> list[str]:
     out = ["base", "rl_only"] + (["rl_only_matched"] if cfg.demo.matched_control else [])
     out.append("int_rl")
     return out + (["int_sft", "ref_sft_rl"] if cfg.demo.full else [])
 
 
-def _eval_stage(pipe: loop.Pipeline, cfg: config_lib.RunConfig, arm: str, name: str,
-                problems) -> dict[str, Any]:
+def _eval_stage(pipe: loop.Pipeline, cfg: run_config.RunConfig, arm: str, name: str,
+                problems) -> rundir.Summary:
     model_dir = pipe.run_dir.root / ARM_MODELS[arm] / "hf"
     model = hf_io.load_hf(model_dir, mesh=pipe.mesh, **cfg.model.runtime())
     return evaluate_lib.evaluate(model, pipe.tokenizer(), problems, cfg.eval,
@@ -181,7 +181,7 @@ def _available(pipe: loop.Pipeline, arm: str) -> bool:
     return (pipe.run_dir.root / ARM_MODELS[arm] / "hf").is_dir()
 
 
-def run(cfg: config_lib.RunConfig, *, progress: bool = True) -> dict[str, Any]:
+def run(cfg: run_config.RunConfig, *, progress: bool = True) -> dict[str, Any]:
     t0 = time.perf_counter()
     distributed.maybe_initialize(cfg.distributed)  # before anything touches a device
     cfg = prepared_config(cfg, rundir.RunDir(cfg.run_dir))
@@ -221,8 +221,8 @@ def run(cfg: config_lib.RunConfig, *, progress: bool = True) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ the summary
 def summarize(
-    run_dir: rundir.RunDir, cfg: config_lib.RunConfig, heldout: list[records.Problem],
-    pool_problems: list[records.Problem], results: dict[str, dict[str, dict[str, Any]]],
+    run_dir: rundir.RunDir, cfg: run_config.RunConfig, heldout: list[records.Problem],
+    pool_problems: list[records.Problem], results: dict[str, dict[str, records.EvalResult]],
 ) -> dict[str, Any]:
     """Every figure of the demo (see the module docstring), from the run's files.
 
@@ -268,7 +268,7 @@ def summarize(
     return out
 
 
-def _trap_description(cfg: config_lib.RunConfig) -> dict[str, Any]:
+def _trap_description(cfg: run_config.RunConfig) -> dict[str, Any]:
     kinds = [synthetic.TRAP_KINDS[k] for k in cfg.demo.trap_kinds]
     return {"kinds": [{"kind": k.name, "phrases": list(k.phrases), "means": k.true_op,
                        "corpus_computes": k.corpus_op} for k in kinds],

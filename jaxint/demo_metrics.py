@@ -34,22 +34,22 @@ def kind(problem: records.Problem) -> str:
 
 
 def load_problems(path: pathlib.Path) -> list[records.Problem]:
-    return [records.Problem(**row) for row in rundir.read_jsonl(path)]
+    return rundir.read_records(path, records.Problem)
 
 
-def load_results(eval_dir: pathlib.Path) -> dict[str, dict[str, Any]]:
-    """{problem_id: result row} of one evaluation directory (all its shards)."""
-    return {row["problem_id"]: row for path in sorted(eval_dir.glob("results-*.jsonl"))
-            for row in rundir.read_jsonl(path)}
+def load_results(eval_dir: pathlib.Path) -> dict[str, records.EvalResult]:
+    """{problem_id: result} of one evaluation directory (all its shards)."""
+    return {r.problem_id: r for path in sorted(eval_dir.glob("results-*.jsonl"))
+            for r in rundir.read_records(path, records.EvalResult)}
 
 
-def reward_matrix(results: Mapping[str, dict[str, Any]], ids: Sequence[str]) -> np.ndarray:
+def reward_matrix(results: Mapping[str, records.EvalResult], ids: Sequence[str]) -> np.ndarray:
     """``[len(ids), n]`` rewards in the order of ``ids``; a problem without results is an
     error naming it (arms are only compared on identical problem sets)."""
     missing = [i for i in ids if i not in results]
     if missing:
         raise ValueError(f"no evaluation results for problem {missing[0]!r}")
-    return np.asarray([results[i]["rewards"] for i in ids], np.float64).reshape(len(ids), -1)
+    return np.asarray([results[i].rewards for i in ids], np.float64).reshape(len(ids), -1)
 
 
 def ids_by_kind(problems: Sequence[records.Problem]) -> dict[str, list[str]]:
@@ -59,7 +59,7 @@ def ids_by_kind(problems: Sequence[records.Problem]) -> dict[str, list[str]]:
 
 
 def accuracy_by_kind(
-    arms: Mapping[str, Mapping[str, dict[str, Any]]], problems: Sequence[records.Problem]
+    arms: Mapping[str, Mapping[str, records.EvalResult]], problems: Sequence[records.Problem]
 ) -> dict[str, dict[str, float]]:
     """``{"trap": {arm: pass@1}, "plain": {...}, "all": {...}}`` on the held-out set."""
     groups = ids_by_kind(problems)
@@ -69,7 +69,7 @@ def accuracy_by_kind(
 
 
 def paired_table(
-    arms: Mapping[str, Mapping[str, dict[str, Any]]], problems: Sequence[records.Problem]
+    arms: Mapping[str, Mapping[str, records.EvalResult]], problems: Sequence[records.Problem]
 ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]], dict[str, dict[str, float]]]:
     """(differences, paired SEs, problem-clustered SEs) of each comparison, by kind."""
     groups = ids_by_kind(problems)
@@ -93,13 +93,13 @@ def trap_step_correct(problem: records.Problem, completion: str) -> bool:
 
 
 def trap_step_accuracy(
-    arms: Mapping[str, Mapping[str, dict[str, Any]]], problems: Sequence[records.Problem]
+    arms: Mapping[str, Mapping[str, records.EvalResult]], problems: Sequence[records.Problem]
 ) -> dict[str, float]:
     """Per arm: share of held-out trap-problem samples whose trap step is computed right."""
     traps = [p for p in problems if kind(p) == "trap"]
     out = {}
     for arm, res in arms.items():
-        hits = [trap_step_correct(p, c) for p in traps for c in res[p.id]["completions"]]
+        hits = [trap_step_correct(p, c) for p in traps for c in res[p.id].completions]
         out[arm] = float(np.mean(hits)) if hits else float("nan")
     return out
 

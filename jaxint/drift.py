@@ -21,7 +21,7 @@ import logging
 import pathlib
 import shutil
 import sys
-from typing import Any
+from typing import Any, TypeAlias
 
 import yaml
 
@@ -30,20 +30,48 @@ from jaxint.train.credit import config as credit_config
 
 log = logging.getLogger(__name__)
 
-# Manifest entries carry `schema`; entries without it were written before the two tables below.
-SCHEMA = 2
+# {dotted config key: value}: what a stage's outputs depend on, as the manifest records it.
+Values: TypeAlias = dict[str, Any]
+# One stage's manifest entry: status, times, summary, and `fingerprint`, `config` (its
+# Values) and `schema` (see `record`).
+Entry: TypeAlias = dict[str, Any]
+
+# Manifest entries carry `schema`; entries without it were written before the tables below.
+# 2: `_BEFORE_KEY` and `_RENAMED`; 3: the sampling settings moved into `sampling:` (`MOVED`).
+SCHEMA = 3
 # Settings added with a default that changes what a stage computes. A stage recorded before
 # them ran as the value given here: an old run directory resumes with it (`legacy_settings`),
 # and drift compares the key against it, not against today's default.
-_BEFORE_KEY: dict[str, Any] = {"data.decontaminate": False}
+_BEFORE_KEY: Values = {"data.decontaminate": False}
 # Values renamed at schema 2: an older entry's recorded name, and what that name reads now
 # (`sft.batching: pack` then meant today's `pack_rows`).
 _RENAMED: dict[str, dict[Any, Any]] = {"sft.batching": {"pack": "pack_rows", "pad": "examples"}}
+# Sampling settings that each stage kept flat until schema 3, now in its `sampling:` section
+# (`rl.temperature` is `rl.sampling.temperature`). An old key in a config is an error naming
+# the new one; an older manifest entry's recorded values are read under the new names.
+_FLAT_SAMPLING = ("max_new_tokens", "temperature", "top_k", "top_p")
+_ENGINE_SIZING = ("max_batch_slots", "chunk_steps")
+MOVED: dict[str, str] = {
+    f"{section}.{key}": f"{section}.sampling.{key}"
+    for section, keys in (("select", _FLAT_SAMPLING), ("intervene", _FLAT_SAMPLING),
+                          ("filter", _FLAT_SAMPLING),
+                          ("generate", _FLAT_SAMPLING + _ENGINE_SIZING),
+                          ("rl", _FLAT_SAMPLING + _ENGINE_SIZING),
+                          ("eval", _FLAT_SAMPLING + _ENGINE_SIZING))
+    for key in keys
+}
+# Before schema 3, select, intervene and filter sized their engines with generate's slots and
+# chunk: an older entry that recorded generate's values ran with them (read so), and one that
+# did not (select records no generate section) cannot be judged on them.
+_INHERITED: dict[str, str] = {
+    f"{section}.sampling.{key}": f"generate.sampling.{key}"
+    for section in ("select", "intervene", "filter") for key in _ENGINE_SIZING
+}
 # Settings removed because nothing read them: a stage that recorded one computed nothing from
 # it, so its recorded value is dropped before comparing (an old run directory resumes).
 REMOVED: dict[str, str] = {
     "demo.eval_samples": "the demo's evaluation reads eval.n",
-    "demo.eval_temperature": "the demo's evaluation reads eval.temperature",
+    "demo.eval_temperature": "the demo's evaluation reads eval.sampling.temperature",
     "sft.export_hf": "the SFT stage always exports its model to sft/hf",
     "rl.export_hf": "the RL stage always exports its model to rl/hf",
 }
@@ -103,7 +131,7 @@ def sections(stage: str) -> tuple[str, ...] | None:
     return tuple(s for st in earlier for s in _OWN_SECTIONS[st])
 
 
-def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
+def _flatten(value: Any, prefix: str, out: Values) -> None:
     if isinstance(value, dict) and value:
         for key, sub in value.items():
             _flatten(sub, f"{prefix}.{key}" if prefix else str(key), out)
@@ -130,13 +158,13 @@ def _file_digest(path: str) -> str | None:
     return digest.hexdigest()
 
 
-def stage_values(cfg: Any, stage: str) -> dict[str, Any]:
+def stage_values(cfg: Any, stage: str) -> Values:
     """{dotted key: value} of the config fields (and input digests) `stage` depends on."""
     full = configlib.to_dict(cfg)
     wanted = sections(stage)
     keep = {k: v for k, v in full.items()
             if (k in wanted if wanted is not None else k not in _NOT_CONTENT)}
-    flat: dict[str, Any] = {}
+    flat: Values = {}
     _flatten(keep, "", flat)
     for key in _SELECTORS:
         flat.pop(key, None)
@@ -152,7 +180,7 @@ def stage_values(cfg: Any, stage: str) -> dict[str, Any]:
     return json.loads(json.dumps(flat, default=str))
 
 
-def _keep_own_credit(flat: dict[str, Any], stage: str) -> None:
+def _keep_own_credit(flat: Values, stage: str) -> None:
     """An RL stage computes with one credit method: `rl.credit` (`credit_METHOD` for `jaxint
     compare`'s stages); the other methods' option sections (`rl.vineppo.k`, ...) are no part
     of it, so tuning one method never stops a rerun of another's stage."""
@@ -167,11 +195,11 @@ def _keep_own_credit(flat: dict[str, Any], stage: str) -> None:
             del flat[key]
 
 
-def fingerprint(values: dict[str, Any]) -> str:
+def fingerprint(values: Values) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def changed_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+def changed_keys(old: Values, new: Values) -> list[str]:
     """Keys whose value differs, with both values: "data.path: 'a' -> 'b'"."""
     keys = sorted(set(old) | set(new))
     missing = object()
@@ -204,9 +232,11 @@ def check(run_dir: rundir.RunDir, cfg: Any, stages: list[str]) -> None:
             continue
         recorded_values = recorded_config(entry)
         _keep_own_credit(recorded_values, stage)  # recorded with every method's options
+        values = _judged(entry, recorded_values, values)
+        if recorded_values:  # settings added since the stage ran, left at their default
+            added = _added_at_default(cfg, recorded_values, values)
+            values = {k: v for k, v in values.items() if k not in added}
         if recorded_values == values:
-            continue
-        if recorded_values and only_added_at_default(cfg, recorded_values, values):
             continue
         keys = changed_keys(recorded_values, values) or ["(values not recorded)"]
         problems.append((stage, keys))
@@ -219,50 +249,88 @@ def check(run_dir: rundir.RunDir, cfg: Any, stages: list[str]) -> None:
             f"(moves {first} and later outputs to {run_dir.root / 'archive'}/, deletes nothing)")
 
 
-def only_added_at_default(cfg: Any, old: dict[str, Any], new: dict[str, Any]) -> bool:
+def only_added_at_default(cfg: Any, old: Values, new: Values) -> bool:
     """True when every difference is a key `old` lacks whose new value is the schema default:
     a setting added to jaxint since the stage ran, left at the value that keeps the earlier
     behaviour, is no change to what the stage computed."""
-    differing = [k for k in set(old) | set(new) if k not in old or old[k] != new.get(k)]
-    if not differing or any(k in old or k not in new for k in differing):
-        return False
-    defaults: dict[str, Any] = {}
+    differing = {k for k in set(old) | set(new) if k not in old or old[k] != new.get(k)}
+    return bool(differing) and differing == _added_at_default(cfg, old, new)
+
+
+def _added_at_default(cfg: Any, old: Values, new: Values) -> set[str]:
+    """The keys of `new` that `old` lacks and whose value is the schema default (or, for a
+    `_BEFORE_KEY` setting, the value it had before it existed)."""
+    added = [k for k in new if k not in old]
+    if not added:
+        return set()
+    defaults: Values = {}
     _flatten(configlib.to_dict(type(cfg)()), "", defaults)
     defaults = json.loads(json.dumps(defaults, default=str))
     defaults.update(_BEFORE_KEY)
-    return all(k in defaults and defaults[k] == new[k] for k in differing)
+    return {k for k in added if k in defaults and defaults[k] == new[k]}
 
 
-def recorded_config(entry: dict[str, Any]) -> dict[str, Any]:
-    """A manifest entry's recorded values, in today's names (`_RENAMED` for older entries)
-    and without the keys jaxint no longer has (`REMOVED`)."""
+def recorded_config(entry: Entry) -> Values:
+    """A manifest entry's recorded values, in today's names (`_RENAMED`, `MOVED` and
+    `_INHERITED` for older entries) and without the keys jaxint no longer has (`REMOVED`)."""
     values = {k: v for k, v in entry.get("config", {}).items() if k not in REMOVED}
-    if entry.get("schema", 1) < SCHEMA:
+    schema = entry.get("schema", 1)
+    if schema < 2:
         for key, names in _RENAMED.items():
             if isinstance(values.get(key), str) and values[key] in names:
                 values[key] = names[values[key]]
+    if schema < 3:
+        values = {MOVED.get(k, k): v for k, v in values.items()}
+        for key, source in _INHERITED.items():
+            section = key.split(".")[0] + "."
+            if source in values and any(k.startswith(section) for k in values):
+                values.setdefault(key, values[source])
     return values
 
 
+def _judged(entry: Entry, recorded: Values, values: Values) -> Values:
+    """`values` without the keys an older entry could not have recorded (`_INHERITED` ones
+    it has no value for): the stage ran with sizes nobody wrote down, so none is a change."""
+    if entry.get("schema", 1) >= 3:
+        return values
+    return {k: v for k, v in values.items() if k in recorded or k not in _INHERITED}
+
+
 def legacy_settings(run_dir: rundir.RunDir, cfg: Any) -> Any:
-    """`cfg` as a run directory made before a `_BEFORE_KEY` setting existed resumes: where one
-    of its stages read that setting's section without recording the key, and `cfg` leaves it
-    at today's default, the stage's own value (e.g. no decontamination) is used, with a log
-    line. A value set on purpose is kept (and then stops the run as drift)."""
+    """`cfg` as a run directory made by an older jaxint resumes: where one of its stages ran
+    with a setting today's config does not state (`_legacy_values`) and `cfg` leaves that key
+    at today's default, the stage's own value is used (e.g. no decontamination, or generate's
+    engine slots for the filter), with a log line. A value set on purpose is kept (and then
+    stops the run as drift)."""
     if not run_dir.manifest_path.is_file():
         return cfg
-    old = [recorded_config(e) for e in run_dir.manifest()["stages"].values()
-           if isinstance(e, dict) and e.get("config") and e.get("schema", 1) < SCHEMA]
+    entries = [e for e in run_dir.manifest()["stages"].values()
+               if isinstance(e, dict) and e.get("config")]
     defaults = type(cfg)()
-    for key, value in _BEFORE_KEY.items():
-        section = key.split(".")[0] + "."
-        read_it = any(key not in v and any(k.startswith(section) for k in v) for v in old)
+    for key, value in _legacy_values(entries).items():
         current = _get(cfg, key)
-        if read_it and current == _get(defaults, key) and current != value:
-            log.warning("%s: this run started before %s existed; resuming with %s=%s as it ran",
-                        run_dir.manifest_path, key, key, value)
+        if current == _get(defaults, key) and current != value:
+            log.warning("%s: this run's stages were recorded before %s existed; resuming with "
+                        "%s=%s as they ran", run_dir.manifest_path, key, key, value)
             cfg = _replace(cfg, key.split("."), value)
     return cfg
+
+
+def _legacy_values(entries: list[Entry]) -> Values:
+    """Settings older manifest entries ran with without recording them: a `_BEFORE_KEY`
+    setting where a schema-1 entry read its section, and the engine sizing a schema-1/2 entry
+    of select, intervene or filter took from generate (`_INHERITED`)."""
+    out: Values = {}
+    for entry in entries:
+        schema, values = entry.get("schema", 1), recorded_config(entry)
+        for key, value in _BEFORE_KEY.items():
+            section = key.split(".")[0] + "."
+            if schema < 2 and key not in values and any(k.startswith(section) for k in values):
+                out[key] = value
+        for key in _INHERITED:
+            if schema < 3 and key in values:
+                out.setdefault(key, values[key])
+    return out
 
 
 def _get(cfg: Any, key: str) -> Any:
@@ -277,7 +345,7 @@ def _replace(cfg: Any, path: list[str], value: Any) -> Any:
     return dataclasses.replace(cfg, **{path[0]: _replace(getattr(cfg, path[0]), path[1:], value)})
 
 
-def record(cfg: Any, stage: str) -> dict[str, Any]:
+def record(cfg: Any, stage: str) -> Entry:
     """The manifest fields that tie `stage`'s outputs to the config they came from."""
     values = stage_values(cfg, stage)
     return {"fingerprint": fingerprint(values), "config": values, "schema": SCHEMA}

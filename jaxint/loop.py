@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from jaxint import config as config_lib
+from jaxint import config as run_config
 from jaxint import configlib, drift, rundir
 from jaxint.data import chat, loaders, records
 from jaxint.data import config as data_config
@@ -27,7 +27,6 @@ from jaxint.models import decoder
 from jaxint.models import spec as model_spec
 from jaxint.parallel import distributed
 from jaxint.parallel import mesh as mesh_lib
-from jaxint.sampling import config as sampling_config
 from jaxint.stages import filter as filter_stage
 from jaxint.stages import generate
 from jaxint.stages import intervene as intervene_stage
@@ -44,7 +43,7 @@ log = logging.getLogger(__name__)
 class Pipeline:
     """One run: its config, run directory, mesh, and the current policy."""
 
-    def __init__(self, cfg: config_lib.RunConfig, *, progress: bool = True,
+    def __init__(self, cfg: run_config.RunConfig, *, progress: bool = True,
                  restart_from: str | None = None):
         distributed.maybe_initialize(cfg.distributed)
         self.run_dir = rundir.RunDir(cfg.run_dir)
@@ -116,28 +115,22 @@ class Pipeline:
         self._policy = model
 
     # ------------------------------------------------------------------ stages
-    def stage_select(self) -> dict[str, Any]:
+    def stage_select(self) -> rundir.Summary:
         return select_stage.run(
             self.run_dir, self.cfg.select, model=self.policy(), tokenizer=self.tokenizer(),
-            problems=self.problems(), sampling_base=self.engine_base(), mesh=self.mesh,
+            problems=self.problems(), mesh=self.mesh,
             timeout_s=self.cfg.verify.timeout_s, progress=self.progress)
 
-    def stage_generate(self) -> dict[str, Any]:
+    def stage_generate(self) -> rundir.Summary:
         return generate.run(self.run_dir, self.cfg.generate, model=self.policy(),
                             tokenizer=self.tokenizer(), problems=self.pool(), mesh=self.mesh,
                             progress=self.progress)
 
-    def stage_verify(self) -> dict[str, Any]:
+    def stage_verify(self) -> rundir.Summary:
         return verify_stage.run(self.run_dir, problems=self.problems(),
                                 timeout_s=self.cfg.verify.timeout_s, progress=self.progress)
 
-    def engine_base(self) -> sampling_config.SamplingConfig:
-        """Engine sizing (slots, chunk) for stages that sample: the `generate` section's."""
-        g = self.cfg.generate
-        return sampling_config.SamplingConfig(max_batch_slots=g.max_batch_slots,
-                                              chunk_steps=g.chunk_steps)
-
-    def stage_intervene(self) -> dict[str, Any]:
+    def stage_intervene(self) -> rundir.Summary:
         cfg = self.cfg.intervene
         model = None
         if cfg.intervener == "policy":
@@ -145,22 +138,22 @@ class Pipeline:
         elif cfg.intervener == "model":
             model = model_spec.load(self.cfg.model.with_path(cfg.intervener_path), mesh=self.mesh)
         intervener = intervene_stage.make_intervener(
-            cfg, model=model, tokenizer=self.tokenizer(),
-            sampling_base=self.engine_base(), mesh=self.mesh, progress=self.progress)
+            cfg, model=model, tokenizer=self.tokenizer(), mesh=self.mesh,
+            progress=self.progress)
         return intervene_stage.run(
             self.run_dir, cfg, problems=self.problems_by_id(),
             attempts=verify_stage.failed_attempts(self.run_dir), intervener=intervener,
             tokenizer=self.tokenizer(), progress=self.progress)
 
-    def stage_filter(self) -> dict[str, Any]:
+    def stage_filter(self) -> rundir.Summary:
         rows = intervene_stage.read_interventions(
             self.run_dir.root / "intervene" / "interventions.jsonl")
         return filter_stage.run(
             self.run_dir, self.cfg.filter, problems=self.problems_by_id(), interventions=rows,
             model=self.policy(), tokenizer=self.tokenizer(), mesh=self.mesh,
-            sampling_base=self.engine_base(), progress=self.progress)
+            progress=self.progress)
 
-    def stage_sft(self) -> dict[str, Any]:
+    def stage_sft(self) -> rundir.Summary:
         if not sft_stage.intervention_records(self.run_dir):
             # A small policy may propose nothing usable (SmolLM2-135M writes no <intervention>
             # block): the loop goes on from the unchanged policy rather than losing the run.
@@ -174,7 +167,7 @@ class Pipeline:
         self.set_policy(self.run_dir.root / "sft" / "hf", model)
         return summary
 
-    def stage_rl(self) -> dict[str, Any]:
+    def stage_rl(self) -> rundir.Summary:
         summary, model = rl_stage.run(
             self.run_dir, self.cfg.rl, model=self.policy(), tokenizer=self.tokenizer(),
             problems=self.pool(), mesh=self.mesh, tokenizer_dir=self.tokenizer_dir,
@@ -182,7 +175,7 @@ class Pipeline:
         self.set_policy(self.run_dir.root / "rl" / "hf", model)
         return summary
 
-    def stage_rl_baseline(self) -> dict[str, Any]:
+    def stage_rl_baseline(self) -> rundir.Summary:
         """GRPO from the base model with the same budget and prompts: the "RL only" row."""
         base = model_spec.load(self.base_spec, mesh=self.mesh)
         summary, _ = rl_stage.run(
@@ -192,10 +185,10 @@ class Pipeline:
             progress=self.progress)
         return summary
 
-    def stage_eval(self) -> dict[str, Any]:
+    def stage_eval(self) -> rundir.Summary:
         return self.evaluate(self.policy(), "policy")
 
-    def evaluate(self, model: decoder.Decoder, name: str) -> dict[str, Any]:
+    def evaluate(self, model: decoder.Decoder, name: str) -> rundir.Summary:
         if self.cfg.eval.suite is not None:
             return self.evaluate_suite(model, name)
         # An evaluation set is never decontaminated: every one of its problems counts.
@@ -208,7 +201,7 @@ class Pipeline:
         self.run_dir.metrics("eval").write({"model": name, **summary})  # dashboards see it too
         return summary
 
-    def evaluate_suite(self, model: decoder.Decoder, name: str) -> dict[str, Any]:
+    def evaluate_suite(self, model: decoder.Decoder, name: str) -> rundir.Summary:
         """`eval.suite`: every benchmark of the suite into `eval/NAME/<dataset>/`, one table."""
         summary = eval_suite.run(model, self.tokenizer(), self.cfg.eval.suite, self.cfg.eval,
                                  self.run_dir.stage("eval") / name, label=name, mesh=self.mesh,
@@ -228,12 +221,12 @@ class Pipeline:
         earlier, finished stages of this run directory produced."""
         if not self.cfg.stages:
             return
-        first = config_lib.STAGES.index(self.cfg.stages[0])
-        for stage in config_lib.STAGES[:first]:
+        first = run_config.STAGES.index(self.cfg.stages[0])
+        for stage in run_config.STAGES[:first]:
             if self.run_dir.is_done(stage):
                 self._after_skip(stage)
 
-    def run_stage(self, stage: str, fn) -> dict[str, Any]:
+    def run_stage(self, stage: str, fn) -> rundir.Summary:
         """Runs `stage` unless it is done; either way only if the config it ran with (its
         manifest fingerprint) equals this run's, else `drift.ConfigDriftError`."""
         drift.check(self.run_dir, self.cfg0, [stage])
@@ -248,14 +241,14 @@ class Pipeline:
         metric_writers.flush()  # a finished stage is on the dashboards even if the next dies
         return summary
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> rundir.Summary:
         """Runs every configured stage; returns {stage: summary}. The `logging:` writers
         (TensorBoard, W&B) are open throughout and closed at the end, on error or preemption."""
         with metric_writers.session(self.cfg.logging, self.run_dir.root, run_name=self.cfg.name,
                                     config=configlib.to_dict(self.cfg0)):
             return self._run()
 
-    def _run(self) -> dict[str, Any]:
+    def _run(self) -> rundir.Summary:
         preemption.install()
         stages = list(self.cfg.stages) + (["rl_baseline"] if self.cfg.rl_baseline else [])
         drift.check(self.run_dir, self.cfg0, stages)  # every changed stage, before any work
@@ -270,9 +263,9 @@ class Pipeline:
         return out
 
 
-def run(cfg: config_lib.RunConfig, *, progress: bool = True,
+def run(cfg: run_config.RunConfig, *, progress: bool = True,
         restart_from: str | None = None,
-        runner: Callable[..., dict[str, Any]] | None = None) -> dict[str, Any]:
+        runner: Callable[..., rundir.Summary] | None = None) -> rundir.Summary:
     """`jaxint run`: the pipeline, or `runner(cfg, progress=...)` in its place.
 
     A config with a `demo:` section runs the demo, which is built on this module, so the
@@ -295,6 +288,6 @@ def run(cfg: config_lib.RunConfig, *, progress: bool = True,
     return Pipeline(cfg, progress=progress).run()
 
 
-def summary_json(path: pathlib.Path, summary: dict[str, Any]) -> None:
+def summary_json(path: pathlib.Path, summary: rundir.Summary) -> None:
     if rundir.is_writer():
         rundir.atomic_write_text(path, json.dumps(summary, indent=2, default=float))

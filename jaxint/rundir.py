@@ -25,8 +25,15 @@ import json
 import os
 import pathlib
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol, TypeAlias, TypeVar
+
+from jaxint.data import records as records_lib
+
+# What a stage reports when it finishes: a JSON object of counts and rates, kept in the
+# manifest (and, for some stages, `stats.json`). Free-form by design: stages add figures over
+# time, and readers (`status`, the report, the demo) look keys up with defaults.
+Summary: TypeAlias = dict[str, Any]
 
 
 class RunDirError(ValueError):
@@ -62,7 +69,7 @@ def atomic_write_text(path: pathlib.Path, text: str) -> None:
         raise
 
 
-def _jsonl_line(path: pathlib.Path, index: int, record: dict[str, Any]) -> str:
+def _jsonl_line(path: pathlib.Path, index: int, record: Mapping[str, Any]) -> str:
     """One record as a JSONL line that is valid UTF-8, or a ValueError naming file and record."""
     line = json.dumps(record, ensure_ascii=False) + "\n"
     try:
@@ -73,18 +80,60 @@ def _jsonl_line(path: pathlib.Path, index: int, record: dict[str, Any]) -> str:
     return line
 
 
-def write_jsonl(path: pathlib.Path, records: Iterable[dict[str, Any]]) -> None:
-    atomic_write_text(path, "".join(_jsonl_line(path, i, r) for i, r in enumerate(records)))
+class Record(Protocol):
+    """A typed row of a run directory file (see `jaxint.data.records`)."""
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+R = TypeVar("R")
+Row = Mapping[str, Any] | Record  # what the writers take: a record, or a plain row
+
+
+def _as_row(row: Row) -> Mapping[str, Any]:
+    return row if isinstance(row, Mapping) else row.to_json()
+
+
+def write_jsonl(path: pathlib.Path, records: Iterable[Row]) -> None:
+    """Writes records (their `to_json` rows) or plain rows, one JSON object a line."""
+    atomic_write_text(path, "".join(_jsonl_line(path, i, _as_row(r))
+                                    for i, r in enumerate(records)))
 
 
 def read_jsonl(path: pathlib.Path) -> Iterator[dict[str, Any]]:
+    for _, row in _numbered_rows(path):
+        yield row
+
+
+def _numbered_rows(path: pathlib.Path) -> Iterator[tuple[int, Any]]:
     with open(path) as f:
         for line_no, line in enumerate(f, 1):
             if line.strip():
                 try:
-                    yield json.loads(line)
+                    yield line_no, json.loads(line)
                 except json.JSONDecodeError as err:
                     raise ValueError(f"{path}:{line_no}: invalid JSON ({err.msg})") from None
+
+
+def read_records(path: pathlib.Path, kind: type[R],
+                 parse: Callable[[Mapping[str, Any]], R] | None = None) -> list[R]:
+    """The records of a JSONL file: ``kind.from_json`` (or ``parse``) of every row.
+
+    Raises:
+        records.RecordError: a row does not make a ``kind``; the message names the file, the
+            line and what is wrong, on one line.
+    """
+    parse = parse or kind.from_json  # type: ignore[attr-defined]
+    out = []
+    for line_no, row in _numbered_rows(path):
+        try:
+            out.append(parse(row))
+        except records_lib.RecordError as err:
+            raise records_lib.RecordError(f"{path}:{line_no}: {err}") from None
+        except (ValueError, TypeError, KeyError) as err:
+            raise records_lib.RecordError(
+                f"{path}:{line_no}: not a valid {kind.__name__} row: {err}") from None
+    return out
 
 
 def now() -> str:
@@ -104,7 +153,7 @@ class Shards:
     def done(self, index: int) -> bool:
         return self.path(index).is_file()
 
-    def write(self, index: int, records: Sequence[dict[str, Any]], *,
+    def write(self, index: int, records: Sequence[Row], *,
               safe_point: bool = True) -> None:
         """Commits shard `index`; then, if SIGTERM arrived (preemption), raises `Preempted`:
         a committed shard is the sampling stages' safe point, as a checkpoint is training's.
@@ -125,9 +174,14 @@ class Shards:
         )
 
     def read(self) -> Iterator[dict[str, Any]]:
-        """All records, in shard order."""
+        """All rows, in shard order."""
         for index in self.indices():
             yield from read_jsonl(self.path(index))
+
+    def read_records(self, kind: type[R], index: int | None = None) -> list[R]:
+        """Shard ``index``'s records, or all of them in shard order (see `read_records`)."""
+        indices = self.indices() if index is None else [index]
+        return [r for i in indices for r in read_records(self.path(i), kind)]
 
 
 def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
@@ -237,5 +291,5 @@ class RunDir:
         manifest["stages"][stage] = entry
         atomic_write_text(self.manifest_path, json.dumps(manifest, indent=2, default=str))
 
-    def summary(self, stage: str) -> dict[str, Any]:
+    def summary(self, stage: str) -> Summary:
         return self.manifest()["stages"].get(stage, {}).get("summary", {})

@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from jaxint import config, demo, rundir
+from jaxint import config as run_config
+from jaxint import demo, rundir
 from jaxint.data import records, synthetic
 
 
@@ -30,8 +31,7 @@ GOOD_P = "50 + 3 = 53\n\n53 + 2 = 55\n\n\\boxed{55}"
 
 
 def _row(pid, rewards, completions):
-    return {"problem_id": pid, "n": len(rewards), "num_correct": sum(rewards),
-            "rewards": rewards, "completions": completions}
+    return records.EvalResult(pid, None, tuple(rewards), completions=tuple(completions))
 
 
 def _results(t1, t2, p1, p2):
@@ -64,7 +64,7 @@ def run(tmp_path):
 
 
 def test_summary_keys_and_hand_computed_values(run):
-    cfg = config.RunConfig(demo=config.DemoConfig(num_steps=2, trap_fraction=0.5, seed=5))
+    cfg = run_config.RunConfig(demo=run_config.DemoConfig(num_steps=2, trap_fraction=0.5, seed=5))
     results = {"base": _results([0, 0], [0, 0], [1, 1], [1, 0]),
                "rl_only": _results([0, 0], [0, 0], [1, 1], [1, 1]),
                "rl_only_matched": _results([0, 0], [1, 0], [1, 1], [1, 1]),
@@ -100,7 +100,7 @@ def test_summary_keys_and_hand_computed_values(run):
 
 
 def test_table_shows_every_arm_and_comparison(run):
-    cfg = config.RunConfig(demo=config.DemoConfig(num_steps=2, trap_fraction=0.5))
+    cfg = run_config.RunConfig(demo=run_config.DemoConfig(num_steps=2, trap_fraction=0.5))
     results = {arm: _results([1, 0], [0, 0], [1, 1], [1, 0])
                for arm in ("base", "rl_only", "rl_only_matched", "int_rl")}
     out = demo.summarize(run, cfg, HELD, HELD, results)

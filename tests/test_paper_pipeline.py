@@ -30,18 +30,19 @@ def _problems(root: pathlib.Path) -> pathlib.Path:
 def _tiny(ws: pathlib.Path, out: pathlib.Path) -> list[str]:
     """Only sizes, the model and the data change; every method setting is the paper's."""
     data = _problems(out)
-    sampling = ["max_new_tokens=8", "max_batch_slots=8", "chunk_steps=4"]
+    sampling = ["sampling.max_new_tokens=8", "sampling.max_batch_slots=8",
+                "sampling.chunk_steps=4"]
     return [
         f"out_dir={out}", "name=paper", f"model.path={ws / 'model'}", "model.preset=null",
         "model.dtype=float32", "model.param_dtype=float32", "model.attention_impl=xla",
         "model.remat=none", "model.scan_layers=false", "mesh.fsdp=1", "mesh.data=-1",
         f"data.path={data}", "data.exclude_flags=[]", "data.decontaminate=false",
-        "select.samples=2", "select.max_new_tokens=8", "select.shard_size=8",
+        "select.samples=2", "select.shard_size=8", *[f"select.{s}" for s in sampling],
         "generate.samples_per_problem=2", "generate.shard_size=8",
         *[f"generate.{s}" for s in sampling],
         "intervene.intervener=oracle", "intervene.proposals_per_attempt=1",
         "intervene.check_leaks=false",  # the oracle's fixes state the synthetic answers
-        "filter.num_samples=2", "filter.min_correct=0", "filter.max_new_tokens=8",
+        "filter.num_samples=2", "filter.min_correct=0", *[f"filter.{s}" for s in sampling],
         "sft.max_steps=2", "sft.batch_size=8", "sft.seq_len=256",
         "rl.steps=1", "rl.prompts_per_step=2", "rl.samples_per_prompt=2",
         "rl.mini_batch_prompts=2", *[f"rl.{s}" for s in sampling],

@@ -11,7 +11,8 @@ import pathlib
 
 import pytest
 
-from jaxint import cli, config, loop, rundir
+from jaxint import cli, loop, rundir
+from jaxint import config as run_config
 from jaxint.data import synthetic, tokenizers
 from jaxint.models import build, hf_io
 from jaxint.models import config as model_config
@@ -39,17 +40,19 @@ def _overrides(ws: pathlib.Path, out: pathlib.Path, stages=STAGES) -> list[str]:
         f"model.path={ws / 'model'}", "model.preset=null", "model.dtype=float32",
         "model.attention_impl=xla", "mesh.fsdp=1", "mesh.data=-1",
         f"data.path={ws / 'problems.jsonl'}", "data.require_solution=true",
-        "generate.samples_per_problem=2", "generate.max_new_tokens=8", "generate.shard_size=2",
-        "generate.max_batch_slots=8", "generate.chunk_steps=4",
+        "generate.samples_per_problem=2", "generate.shard_size=2",
+        "generate.sampling.max_new_tokens=8", "generate.sampling.max_batch_slots=8",
+        "generate.sampling.chunk_steps=4",
         "intervene.intervener=oracle", "intervene.proposals_per_attempt=1",
         "intervene.check_leaks=false", "filter.enabled=false",
         "sft.max_steps=2", "sft.batch_size=8", "sft.seq_len=256", "sft.eval_fraction=0.0",
         "sft.checkpoint.every=1",
         "rl.steps=1", "rl.prompts_per_step=2", "rl.samples_per_prompt=2",
-        "rl.mini_batch_prompts=2", "rl.max_new_tokens=8", "rl.max_batch_slots=8",
-        "rl.chunk_steps=4",
+        "rl.mini_batch_prompts=2", "rl.sampling.max_new_tokens=8", "rl.sampling.max_batch_slots=8",
+        "rl.sampling.chunk_steps=4",
         f"eval.dataset={ws / 'problems.jsonl'}", "eval.n=2", "eval.ks=[1,2]",
-        "eval.max_new_tokens=8", "eval.max_batch_slots=8", "eval.chunk_steps=4",
+        "eval.sampling.max_new_tokens=8", "eval.sampling.max_batch_slots=8",
+        "eval.sampling.chunk_steps=4",
     ]
 
 
@@ -58,7 +61,7 @@ def _files(root: pathlib.Path) -> dict[str, float]:
 
 
 def test_whole_run_then_rerun_skips_everything(workspace, tmp_path):
-    cfg = config.load(None, _overrides(workspace, tmp_path))
+    cfg = run_config.load(None, _overrides(workspace, tmp_path))
     out = loop.Pipeline(cfg, progress=False).run()
     run_dir = tmp_path / "tiny"
     manifest = json.loads((run_dir / "manifest.json").read_text())
@@ -70,13 +73,13 @@ def test_whole_run_then_rerun_skips_everything(workspace, tmp_path):
     summary = json.loads((run_dir / "eval" / "policy" / "summary.json").read_text())
     assert summary["problems"] == 6 and 0.0 <= summary["pass@1"] <= 1.0
     before = _files(run_dir)
-    loop.Pipeline(config.load(None, _overrides(workspace, tmp_path)), progress=False).run()
+    loop.Pipeline(run_config.load(None, _overrides(workspace, tmp_path)), progress=False).run()
     assert _files(run_dir) == before  # nothing rewritten: every stage was skipped
 
 
 def test_killed_generate_loses_only_its_shard(workspace, tmp_path):
     overrides = _overrides(workspace, tmp_path, ["generate"])
-    loop.Pipeline(config.load(None, overrides), progress=False).run()
+    loop.Pipeline(run_config.load(None, overrides), progress=False).run()
     stage = tmp_path / "tiny" / "generate"
     shards = rundir.Shards(stage)
     assert shards.indices() == [0, 1, 2]
@@ -85,7 +88,7 @@ def test_killed_generate_loses_only_its_shard(workspace, tmp_path):
     shards.path(2).unlink()
     run = rundir.RunDir(tmp_path / "tiny")
     run.mark("generate", "running")
-    loop.Pipeline(config.load(None, overrides), progress=False).run()
+    loop.Pipeline(run_config.load(None, overrides), progress=False).run()
     resumed = list(shards.read())
     assert resumed == complete  # same records, none duplicated
     assert len({(r["problem_id"], r["sample_index"]) for r in resumed}) == len(resumed)
@@ -106,13 +109,13 @@ def test_sigterm_during_generate_stops_after_the_shard(workspace, tmp_path, monk
     monkeypatch.setattr(rundir, "write_jsonl", write_then_signal)
     try:
         with pytest.raises(preemption.Preempted, match="shard-00000"):
-            loop.Pipeline(config.load(None, overrides), progress=False).run()
+            loop.Pipeline(run_config.load(None, overrides), progress=False).run()
     finally:
         preemption.clear()
     shards = rundir.Shards(tmp_path / "tiny" / "generate")
     assert shards.indices() == [0]
     monkeypatch.setattr(rundir, "write_jsonl", real_write)
-    loop.Pipeline(config.load(None, overrides), progress=False).run()
+    loop.Pipeline(run_config.load(None, overrides), progress=False).run()
     assert shards.indices() == [0, 1, 2]
     assert len(list(shards.read())) == 12
 
@@ -137,11 +140,11 @@ def test_side_file_is_not_a_safe_point(tmp_path):
 def test_sft_without_interventions_is_skipped(workspace, tmp_path):
     """A policy that proposes nothing usable: SFT is skipped (recorded in the manifest) and
     GRPO trains the unchanged policy instead of the whole run failing."""
-    loop.Pipeline(config.load(None, _overrides(workspace, tmp_path, STAGES[:3])),
+    loop.Pipeline(run_config.load(None, _overrides(workspace, tmp_path, STAGES[:3])),
                   progress=False).run()
     run_dir = tmp_path / "tiny"
     rundir.write_jsonl(run_dir / "intervene" / "interventions.jsonl", [])
-    pipe = loop.Pipeline(config.load(None, _overrides(workspace, tmp_path, ["sft", "rl"])),
+    pipe = loop.Pipeline(run_config.load(None, _overrides(workspace, tmp_path, ["sft", "rl"])),
                          progress=False)
     out = pipe.run()
     assert out["sft"] == {"examples": 0, "skipped": "no accepted interventions"}
@@ -150,16 +153,16 @@ def test_sft_without_interventions_is_skipped(workspace, tmp_path):
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["stages"]["sft"]["status"] == "done"
     # A rerun skips both; the skipped SFT has no export to pick up, GRPO's is the policy.
-    rerun = loop.Pipeline(config.load(None, _overrides(workspace, tmp_path, ["sft", "rl"])),
+    rerun = loop.Pipeline(run_config.load(None, _overrides(workspace, tmp_path, ["sft", "rl"])),
                           progress=False)
     rerun.run()
     assert rerun.cfg.model.path == str(run_dir / "rl" / "hf")
 
 
 def test_single_stage_command_picks_up_the_sft_export(workspace, tmp_path):
-    cfg = config.load(None, _overrides(workspace, tmp_path, STAGES[:5]))
+    cfg = run_config.load(None, _overrides(workspace, tmp_path, STAGES[:5]))
     loop.Pipeline(cfg, progress=False).run()
-    pipe = loop.Pipeline(config.load(None, _overrides(workspace, tmp_path, ["rl"])),
+    pipe = loop.Pipeline(run_config.load(None, _overrides(workspace, tmp_path, ["rl"])),
                          progress=False)
     pipe._pick_up_earlier_stages()
     assert pipe.cfg.model.path == str(tmp_path / "tiny" / "sft" / "hf")
@@ -168,14 +171,14 @@ def test_single_stage_command_picks_up_the_sft_export(workspace, tmp_path):
 def test_cli_rejects_unknown_keys_with_the_key_named(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("rl:\n  stepz: 3\n")
-    with pytest.raises(config.configlib.ConfigError, match="stepz"):
-        config.load(bad)
+    with pytest.raises(run_config.configlib.ConfigError, match="stepz"):
+        run_config.load(bad)
     with pytest.raises(ValueError, match="pipeline order"):
-        config.load(None, ["stages=[sft,generate]"])
+        run_config.load(None, ["stages=[sft,generate]"])
 
 
 def test_demo_config_is_valid_and_shipped():
-    cfg = config.load(cli.demo_config_path())
+    cfg = run_config.load(cli.demo_config_path())
     assert cfg.demo is not None and cfg.intervene.intervener == "oracle"
     packaged = pathlib.Path(cli.__file__).parent / "resources" / "demo.yaml"
     assert packaged.read_text() == cli.demo_config_path().read_text()

@@ -10,7 +10,8 @@ is its only renderer. Three renderings are needed by the pipeline:
 - :func:`render_conversation`: either of the two above for a whole conversation (the
   samplers' chat entry point, ``jaxint.sampling.generate_chat``).
 - :func:`render_example`: an SFT example, token ids plus a loss mask over named pieces of the
-  assistant response (e.g. ``prefix`` and ``intervention``), with or without end-of-turn.
+  assistant response (e.g. ``prefix`` and ``intervention``), with or without end-of-turn;
+  :func:`render_sft` renders a ``records.SFTExample`` with it.
 
 How the assistant turn is framed is learnt from the template itself: the conversation is
 rendered with a sentinel assistant message and cut at the sentinel. Text before it opens the
@@ -36,6 +37,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+from jaxint.data import records
 
 Messages = Sequence[Mapping[str, str]]
 PROMPT = "prompt"
@@ -219,6 +222,13 @@ def render_example(
         segment_names=tuple(name for name, _, _ in pieces),
         text=text,
     )
+
+
+def render_sft(tokenizer: Any, example: records.SFTExample) -> Example:
+    """The token ids and loss mask of an SFT example: its prompt as the one user message (no
+    system prompt, as in rollouts), its segments as the response (:func:`render_example`)."""
+    return render_example(tokenizer, [{"role": "user", "content": example.prompt}],
+                          example.segments, add_eos=example.add_eos)
 
 
 def assistant_frame(tokenizer: Any, messages: Messages) -> tuple[str, str]:

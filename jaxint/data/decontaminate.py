@@ -138,11 +138,12 @@ def _eval_sets() -> list[str]:
 @functools.cache
 def build_index(n: int) -> Index:
     """The index of every bundled evaluation set for n-grams of ``n`` words (cached)."""
-    from jaxint.data import config, loaders  # loaders imports this module
+    from jaxint.data import config as data_config
+    from jaxint.data import loaders  # here: loaders imports this module
 
     def entries() -> Iterator[tuple[str, str, str]]:
         for name in _eval_sets():
-            cfg = config.DatasetConfig(path=name, decontaminate=False)
+            cfg = data_config.DatasetConfig(path=name, decontaminate=False)
             for problem in loaders.load_problems(cfg):
                 yield name, problem.id, problem.problem
 

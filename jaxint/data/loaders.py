@@ -23,7 +23,8 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from jaxint import rundir
-from jaxint.data import bundled, config, decontaminate, records
+from jaxint.data import bundled, decontaminate, records
+from jaxint.data import config as data_config
 
 _LOG = logging.getLogger(__name__)
 _ROW = "(row)"  # pseudo field name for errors that concern the whole row
@@ -94,7 +95,7 @@ class _Source:
 
 
 def load_problems(
-    cfg: config.DatasetConfig, *, rejects_path: str | pathlib.Path | None = None,
+    cfg: data_config.DatasetConfig, *, rejects_path: str | pathlib.Path | None = None,
     dropped_path: str | pathlib.Path | None = None,
 ) -> list[records.Problem]:
     """Loads the problems ``cfg`` describes (see :func:`load_with_report` for the details).
@@ -106,7 +107,7 @@ def load_problems(
 
 
 def load_with_report(
-    cfg: config.DatasetConfig, *, rejects_path: str | pathlib.Path | None = None,
+    cfg: data_config.DatasetConfig, *, rejects_path: str | pathlib.Path | None = None,
     dropped_path: str | pathlib.Path | None = None,
 ) -> LoadReport:
     """Loads problems from every source in ``cfg.paths`` and reports what was read and left.
@@ -148,7 +149,7 @@ def load_with_report(
 class _LoadState:
     """What a load has gathered so far, across its sources."""
 
-    def __init__(self, cfg: config.DatasetConfig) -> None:
+    def __init__(self, cfg: data_config.DatasetConfig) -> None:
         self.cfg = cfg
         self.problems: list[records.Problem] = []
         self.first_seen: dict[str, tuple[str, str]] = {}  # id -> (file, line), all sources
@@ -163,7 +164,7 @@ class _LoadState:
 
 
 def _load_source(
-    spec: str, source: _Source, cfg: config.DatasetConfig, state: _LoadState,
+    spec: str, source: _Source, cfg: data_config.DatasetConfig, state: _LoadState,
     rejects: _Rejects, rejects_path: str | pathlib.Path | None,
 ) -> None:
     index = (decontaminate.build_index(cfg.decontaminate_ngram)
@@ -194,7 +195,7 @@ def _load_source(
         _LOG.warning("%s: skipped %d bad rows of %d", source.label, skipped, read)
 
 
-def _drop_entry(problem: records.Problem, cfg: config.DatasetConfig,
+def _drop_entry(problem: records.Problem, cfg: data_config.DatasetConfig,
                 index: decontaminate.Index | None) -> dict[str, Any] | None:
     """Why ``problem`` is left out of the pool (as a dropped-rows entry), or ``None``."""
     for flag in cfg.exclude_flags:
@@ -221,7 +222,7 @@ def _write_dropped(path: str | pathlib.Path | None, dropped: list[dict[str, Any]
 
 
 def _check_not_empty(
-    source: _Source, cfg: config.DatasetConfig, num_read: int, num_skipped: int,
+    source: _Source, cfg: data_config.DatasetConfig, num_read: int, num_skipped: int,
     rejects_path: str | pathlib.Path | None,
 ) -> None:
     """A source that yields no problem is an error here, naming the file: otherwise every
@@ -236,7 +237,7 @@ def _check_not_empty(
 
 
 def _checked_problem(
-    row: _Row, cfg: config.DatasetConfig, source: _Source,
+    row: _Row, cfg: data_config.DatasetConfig, source: _Source,
     first_seen: dict[str, tuple[str, str]],
 ) -> records.Problem:
     if row.error is not None:
@@ -348,7 +349,7 @@ def _first_surrogate(value: Any, depth: int = 0) -> tuple[int, str] | None:
 
 
 def _to_problem(
-    value: Any, cfg: config.DatasetConfig, default_id: str, default_source: str
+    value: Any, cfg: data_config.DatasetConfig, default_id: str, default_source: str
 ) -> records.Problem:
     if not isinstance(value, dict):
         raise _BadField(_ROW, f"expected a JSON object, got {type(value).__name__}")
@@ -365,7 +366,7 @@ def _to_problem(
     )
 
 
-def _meta(value: dict[str, Any], cfg: config.DatasetConfig) -> dict[str, Any]:
+def _meta(value: dict[str, Any], cfg: data_config.DatasetConfig) -> dict[str, Any]:
     mapped = {cfg.id_key, cfg.problem_key, cfg.answer_key, cfg.solution_key, cfg.source_key}
     extra = {k: v for k, v in value.items() if k not in mapped}
     # A "meta" object (as Problem.to_dict writes it) is unpacked, so records round-trip.

@@ -37,6 +37,7 @@ import dataclasses
 import random
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from jaxint.data import records
 
@@ -134,53 +135,25 @@ class Corruption:
 
 
 def make_problems(
-    n: int,
-    *,
-    seed: int,
-    num_steps: int | tuple[int, int] = 3,
-    max_digits: int = 2,
-    max_factor: int = 9,
-    ops: Sequence[str] = ("+", "-", "*"),
-    max_value: int = 1000,
-    max_start: int | None = None,
-    trap_fraction: float = 0.0,
-    trap_kind: str = "lower",
-    reading: str = "true",
+    n: int, *, seed: int, trap_fraction: float = 0.0, trap_kind: str = "lower", **knobs: Any,
 ) -> list[records.Problem]:
     """``n`` problems; problem ``i`` depends only on ``(seed, i)`` and the knobs.
 
     Args:
         n: Number of problems.
         seed: Seed; the same seed and knobs always give the same problems.
-        num_steps: Operations per problem, or an inclusive ``(low, high)`` range.
-        max_digits: Start values and +/- operands have at most this many digits.
-        max_factor: Largest multiplier/divisor (at least 2).
-        ops: Allowed operations, a subset of ``+ - * /`` (``/`` only where exact).
-        max_value: Every intermediate value lies in ``[0, max_value)``.
-        max_start: Largest start value (default: the largest ``max_digits``-digit number).
         trap_fraction: Share of problems with exactly one step of ``trap_kind``; exactly
             ``round(n * trap_fraction)`` of them, spread evenly over the indices.
         trap_kind: A name in :data:`TRAP_KINDS`.
-        reading: ``"true"`` (gold semantics) or ``"corpus"`` (the corpus's consistent
-            mistake on trap steps; for pretraining text).
+        **knobs: The task's knobs, as :func:`make_problem` takes them (``num_steps``,
+            ``max_digits``, ``max_factor``, ``ops``, ``max_value``, ``max_start``,
+            ``reading``).
     """
     if not 0.0 <= trap_fraction <= 1.0:
         raise ValueError(f"trap_fraction must lie in [0, 1], got {trap_fraction}")
-    return [
-        make_problem(
-            i,
-            seed=seed,
-            num_steps=num_steps,
-            max_digits=max_digits,
-            max_factor=max_factor,
-            ops=ops,
-            max_value=max_value,
-            max_start=max_start,
-            trap=trap_kind if is_trap_index(i, trap_fraction) else None,
-            reading=reading,
-        )
-        for i in range(n)
-    ]
+    return [make_problem(i, seed=seed, trap=trap_kind if is_trap_index(i, trap_fraction) else None,
+                         **knobs)
+            for i in range(n)]
 
 
 def is_trap_index(index: int, fraction: float) -> bool:
@@ -204,8 +177,19 @@ def make_problem(
 ) -> records.Problem:
     """Problem number ``index`` of the stream ``seed`` (see :func:`make_problems`).
 
-    ``trap`` names a trap kind: the problem then has exactly one step of that kind, never its
-    last operation (so fixing it never states the answer); it needs at least 2 operations.
+    Args:
+        index, seed: Which problem of which stream; they alone fix its draw.
+        num_steps: Operations per problem, or an inclusive ``(low, high)`` range.
+        max_digits: Start values and +/- operands have at most this many digits.
+        max_factor: Largest multiplier/divisor (at least 2).
+        ops: Allowed operations, a subset of ``+ - * /`` (``/`` only where exact).
+        max_value: Every intermediate value lies in ``[0, max_value)``.
+        max_start: Largest start value (default: the largest ``max_digits``-digit number).
+        trap: A trap kind (:data:`TRAP_KINDS`): the problem then has exactly one step of
+            that kind, never its last operation (so fixing it never states the answer); it
+            needs at least 2 operations.
+        reading: ``"true"`` (gold semantics) or ``"corpus"`` (the corpus's consistent
+            mistake on trap steps; for pretraining text).
     """
     _check_knobs(num_steps, max_digits, max_factor, ops, max_value)
     _check_trap(trap, reading, num_steps)

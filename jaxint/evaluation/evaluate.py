@@ -10,7 +10,7 @@ from typing import Any
 from jax.sharding import Mesh
 
 from jaxint import progress as progress_lib
-from jaxint import rundir, sample_score, stage_sampling
+from jaxint import rundir, sample_score
 from jaxint.data import records
 from jaxint.evaluation import config as eval_config
 from jaxint.evaluation import passk
@@ -22,19 +22,14 @@ from jaxint.sampling import engine as engine_lib
 def _shard_records(
     engine: engine_lib.Engine, params, tokenizer, problems: Sequence[records.Problem],
     cfg: eval_config.EvalConfig, shard: int, progress: bool,
-) -> list[dict[str, Any]]:
+) -> list[records.EvalResult]:
     prompts, samples = sample_score.sample(engine, params, tokenizer, problems,
-                                       seed=cfg.seed * 1_000_003 + shard, progress=progress)
+                                           seed=cfg.seed * 1_000_003 + shard, progress=progress)
     ro = sample_score.score(problems, prompts, samples, timeout_s=cfg.verify_timeout_s)
-    out = []
-    for p, group, rewards, reasons in zip(problems, samples, ro.rewards, ro.reasons):
-        out.append({
-            "problem_id": p.id, "answer": p.answer, "n": len(group),
-            "num_correct": int(rewards.sum()), "rewards": rewards.astype(int).tolist(),
-            "reasons": reasons, "lengths": [len(s.tokens) for s in group],
-            "completions": [s.text for s in group],
-        })
-    return out
+    return [records.EvalResult(p.id, p.answer, tuple(rewards.astype(int).tolist()),
+                               tuple(reasons), tuple(len(s.tokens) for s in group),
+                               tuple(s.text for s in group))
+            for p, group, rewards, reasons in zip(problems, samples, ro.rewards, ro.reasons)]
 
 
 def _finished(shards: rundir.Shards, k: int, chunk: Sequence[records.Problem]) -> bool:
@@ -42,11 +37,12 @@ def _finished(shards: rundir.Shards, k: int, chunk: Sequence[records.Problem]) -
     problem list, `limit` or shard size must not take a stale shard for finished work."""
     if not shards.done(k):
         return False
-    return [r["problem_id"] for r in rundir.read_jsonl(shards.path(k))] == [p.id for p in chunk]
+    done = shards.read_records(records.EvalResult, k)
+    return [r.problem_id for r in done] == [p.id for p in chunk]
 
 
-def summarize(results: list[dict[str, Any]], ks: Sequence[int]) -> dict[str, Any]:
-    counts = [(r["n"], r["num_correct"]) for r in results]
+def summarize(results: Sequence[records.EvalResult], ks: Sequence[int]) -> dict[str, Any]:
+    counts = [(r.n, r.num_correct) for r in results]
     summary = {"problems": len(results),
                "pass@1": passk.mean_pass_at_k(counts, 1) if counts else 0.0,
                "solved": sum(1 for _, c in counts if c > 0)}
@@ -69,8 +65,8 @@ def evaluate(
     problems = list(problems)[: cfg.limit] if cfg.limit else list(problems)
     shards = rundir.Shards(out, "results")
     graphdef, params = sampling_api.sampling_params(model)
-    settings = stage_sampling.settings(
-        cfg, n=cfg.n, stop_token_ids=sampling_api.end_of_turn_ids(tokenizer))
+    settings = cfg.sampling.with_count(cfg.n,
+                                       stop_token_ids=sampling_api.end_of_turn_ids(tokenizer))
     engine = engine_lib.Engine(graphdef, model.config, settings, mesh=mesh, tokenizer=tokenizer)
     chunks = rundir.chunks(problems, cfg.shard_size)
     for k, chunk in enumerate(progress_lib.Bar(chunks, desc="eval", unit="shard",
@@ -79,7 +75,7 @@ def evaluate(
             shards.write(k, _shard_records(engine, params, tokenizer, chunk, cfg, k, progress))
     # Only this run's shards: others on disk may hold problems it was not asked about.
     results = [r for k in range(len(chunks)) if shards.done(k)
-               for r in rundir.read_jsonl(shards.path(k))]
+               for r in shards.read_records(records.EvalResult, k)]
     summary = {"dataset": cfg.dataset, "n": cfg.n, **summarize(results, cfg.ks)}
     if rundir.is_writer():
         rundir.atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))

@@ -1,16 +1,15 @@
 """Settings of the intervene and filter stages (frozen, validated, OmegaConf-compatible).
 
-Only scalar, Optional and tuple fields, so ``jaxint.configlib.load`` can build them from YAML
-and ``key.sub=value`` overrides. Defaults follow PAPER.md: 4 proposals per failed attempt with
-the rollout sampling settings, prompts cut at 30,000 tokens, 32 filter continuations of which
-at least one must be correct.
+Scalar, Optional and tuple fields and the nested `sampling:` section, so
+``jaxint.configlib.load`` can build them from YAML and ``key.sub=value`` overrides. Defaults
+follow PAPER.md: 4 proposals per failed attempt with the rollout sampling settings, prompts cut
+at 30,000 tokens, 32 filter continuations of which at least one must be correct.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from jaxint import stage_sampling
 from jaxint.intervene import leak as leak_lib
 from jaxint.intervene import steps as steps_lib
 from jaxint.sampling import config as sampling_config
@@ -48,8 +47,8 @@ class InterveneConfig:
             equivalent ``\\boxed{}``) or ``paper`` (the release's raw substring test, which
             also rejects a gold of ``2`` inside ``12``); see ``intervene.leak``.
         template_dir: Directory with ``turn1.txt`` and ``turn2.txt`` replacing the shipped ones.
-        max_new_tokens: Generation budget of each turn.
-        temperature, top_k, top_p: Sampling settings of both turns.
+        sampling: How both turns are sampled (``max_new_tokens`` is each turn's budget) and
+            the engine's sizing; turn 1 takes one sample, turn 2 ``proposals_per_attempt``.
         shard_size: Problems per shard (the unit of resumption; turn 1 is sampled once per
             problem per shard, and every attempt of a problem lands in the same shard).
         seed: Base seed; each shard's seed derives from it and the shard index.
@@ -65,10 +64,8 @@ class InterveneConfig:
     check_leaks: bool = True
     leak_rule: str = "normalized"
     template_dir: str | None = None
-    max_new_tokens: int = 16_384
-    temperature: float = 0.7
-    top_k: int = 20
-    top_p: float = 0.8
+    sampling: sampling_config.SamplingConfig = dataclasses.field(
+        default_factory=sampling_config.paper)
     shard_size: int = 64
     seed: int = 0
 
@@ -88,18 +85,10 @@ class InterveneConfig:
             "max_steps": (self.max_steps >= 1, self.max_steps, ">= 1"),
             "step_tokens": (self.step_tokens >= 1, self.step_tokens, ">= 1"),
             "max_prompt_tokens": (self.max_prompt_tokens >= 1, self.max_prompt_tokens, ">= 1"),
-            "max_new_tokens": (self.max_new_tokens >= 1, self.max_new_tokens, ">= 1"),
-            "temperature": (self.temperature >= 0, self.temperature, ">= 0"),
-            "top_k": (self.top_k >= 0, self.top_k, ">= 0"),
-            "top_p": (0 < self.top_p <= 1, self.top_p, "in (0, 1]"),
             "shard_size": (self.shard_size >= 1, self.shard_size, ">= 1"),
         })
-
-    def sampling(
-        self, base: sampling_config.SamplingConfig | None = None
-    ) -> sampling_config.SamplingConfig:
-        """``base`` (engine settings such as slots) with this stage's sampling settings."""
-        return stage_sampling.settings(self, n=1, base=base)
+        sampling_config.check_stage_section("intervene", self.sampling, {
+            "n": "proposals_per_attempt", "max_prompt_tokens": "max_prompt_tokens"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,7 +99,7 @@ class FilterConfig:
         enabled: Run the filter; when off, every intervention is kept unscored.
         num_samples: Continuations sampled per target.
         min_correct: Keep an intervention when at least this many continuations are correct.
-        max_new_tokens, temperature, top_k, top_p: Continuation sampling settings.
+        sampling: How continuations are sampled, and the engine's sizing.
         max_prompt_tokens: Longest continuation prompt (problem + target, chat-templated);
             a longer one is not sampled: its row is rejected ``prompt_too_long``, listed in
             ``filter/rejects.jsonl`` and counted in the stats, never sent to prefill.
@@ -123,10 +112,8 @@ class FilterConfig:
     enabled: bool = True
     num_samples: int = 32
     min_correct: int = 1
-    max_new_tokens: int = 16_384
-    temperature: float = 0.7
-    top_k: int = 20
-    top_p: float = 0.8
+    sampling: sampling_config.SamplingConfig = dataclasses.field(
+        default_factory=sampling_config.paper)
     max_prompt_tokens: int = 30_000
     shard_size: int = 64
     seed: int = 0
@@ -138,20 +125,16 @@ class FilterConfig:
             "num_samples": (self.num_samples >= 1, self.num_samples, ">= 1"),
             "min_correct": (0 <= self.min_correct <= self.num_samples, self.min_correct,
                             f"in 0..num_samples ({self.num_samples})"),
-            "max_new_tokens": (self.max_new_tokens >= 1, self.max_new_tokens, ">= 1"),
-            "temperature": (self.temperature >= 0, self.temperature, ">= 0"),
-            "top_k": (self.top_k >= 0, self.top_k, ">= 0"),
-            "top_p": (0 < self.top_p <= 1, self.top_p, "in (0, 1]"),
             "max_prompt_tokens": (self.max_prompt_tokens >= 1, self.max_prompt_tokens, ">= 1"),
             "shard_size": (self.shard_size >= 1, self.shard_size, ">= 1"),
             "score_timeout_s": (self.score_timeout_s > 0, self.score_timeout_s, "> 0"),
             "score_workers": (self.score_workers is None or self.score_workers >= 1,
                               self.score_workers, "None or >= 1"),
         })
+        sampling_config.check_stage_section("filter", self.sampling, {
+            "n": "num_samples", "max_prompt_tokens": "max_prompt_tokens"})
 
-    def sampling(
-        self, base: sampling_config.SamplingConfig | None = None
-    ) -> sampling_config.SamplingConfig:
-        """``base`` (engine settings such as slots) with the continuation sampling settings."""
-        return stage_sampling.settings(self, n=self.num_samples,
-                                       max_prompt_tokens=self.max_prompt_tokens, base=base)
+    def continuation_sampling(self) -> sampling_config.SamplingConfig:
+        """The engine settings of the filter and the conditioning measurement: `sampling`
+        with `num_samples` continuations per target and the prompt limit."""
+        return self.sampling.with_count(self.num_samples, max_prompt_tokens=self.max_prompt_tokens)

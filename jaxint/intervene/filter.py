@@ -25,9 +25,9 @@ def filter_batch(
     model: Any, tokenizer: Any, problems: Mapping[str, records.Problem],
     interventions: Sequence[records.Intervention], cfg: intervene_config.FilterConfig, *,
     seed: int,
-    mesh: Any = None, sampling_base: Any = None, progress: bool = True,
-) -> list[dict[str, Any]]:
-    """Scores the interventions' targets; one result row per intervention, in order.
+    mesh: Any = None, progress: bool = True,
+) -> list[records.Continuation]:
+    """Scores the interventions' targets; one record per intervention, in order.
 
     Args:
         model: The policy (a jaxint decoder).
@@ -37,13 +37,11 @@ def filter_batch(
         cfg: Filter settings (samples, keep threshold, sampling, scoring).
         seed: The seed of this batch's sampling call.
         mesh: The mesh the parameters live on.
-        sampling_base: Engine settings (slots, chunk size) to start from.
 
     Returns:
-        Rows with ``problem_id``, ``sample_index``, ``location``, ``num_samples``,
-        ``num_correct``, ``kept``, ``rewards``, ``lengths``, ``first_correct``; a target whose
-        prompt exceeds ``filter.max_prompt_tokens`` is not sampled and its row (not kept)
-        adds ``rejected`` (``"prompt_too_long"``), ``prompt_tokens`` and ``detail``.
+        The scored continuations; a target whose prompt exceeds ``filter.max_prompt_tokens``
+        is not sampled and its record (not kept) has ``rejected="prompt_too_long"``, with
+        ``prompt_tokens`` and ``detail``.
     """
     requests = [
         sample_score.Request(problems[r.problem_id].problem, r.target,
@@ -51,7 +49,7 @@ def filter_batch(
         for r in interventions
     ]
     scored = sample_score.sample_and_score(
-        model, tokenizer, requests, cfg.sampling(sampling_base), seed=seed, mesh=mesh,
+        model, tokenizer, requests, cfg.continuation_sampling(), seed=seed, mesh=mesh,
         timeout_s=cfg.score_timeout_s, num_workers=cfg.score_workers, progress=progress,
         desc="filter",
     )
@@ -59,16 +57,14 @@ def filter_batch(
 
 
 def _row(record: records.Intervention, s: sample_score.Scored,
-         cfg: intervene_config.FilterConfig) -> dict[str, Any]:
-    row = {
-        "problem_id": record.problem_id, "sample_index": record.sample_index,
-        "location": record.location, "num_samples": len(s.rewards),
-        "num_correct": s.num_correct,
-        "kept": s.skipped is None and keep(s.num_correct, cfg.min_correct),
-        "rewards": s.rewards, "lengths": s.lengths, "first_correct": s.first_correct,
-    }
-    if s.skipped is not None:  # never sampled: the reason travels with the row
-        row.update(rejected=s.skipped, prompt_tokens=s.prompt_tokens,
-                   detail=f"prompt has {s.prompt_tokens} tokens > filter.max_prompt_tokens="
-                          f"{cfg.max_prompt_tokens}")
-    return row
+         cfg: intervene_config.FilterConfig) -> records.Continuation:
+    detail = None
+    if s.skipped is not None:  # never sampled: the reason travels with the record
+        detail = (f"prompt has {s.prompt_tokens} tokens > filter.max_prompt_tokens="
+                  f"{cfg.max_prompt_tokens}")
+    return records.Continuation(
+        record.problem_id, record.sample_index, record.location, rewards=tuple(s.rewards),
+        lengths=tuple(s.lengths), first_correct=s.first_correct,
+        kept=s.skipped is None and keep(s.num_correct, cfg.min_correct),
+        rejected=s.skipped, prompt_tokens=s.prompt_tokens if s.skipped else None,
+        detail=detail)

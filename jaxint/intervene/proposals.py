@@ -18,25 +18,23 @@ from jaxint.intervene import steps as steps_lib
 
 
 def plan_items(
-    problems: Mapping[str, records.Problem], attempts: Sequence[Mapping[str, Any]],
+    problems: Mapping[str, records.Problem], attempts: Sequence[records.Attempt],
     splitter: steps_lib.Splitter,
 ) -> list[interveners.Item]:
-    """Deduplicated attempts as items, sorted by (problem_id, sample_index).
+    """Deduplicated attempts, their completions split into steps, sorted by (problem_id,
+    sample_index).
 
     Raises:
-        ValueError: an attempt lacks a field or names an unknown problem.
+        ValueError: an attempt names an unknown problem.
     """
-    chosen: dict[tuple[str, int], Mapping[str, Any]] = {}
+    chosen: dict[tuple[str, int], records.Attempt] = {}
     for i, attempt in enumerate(attempts):
-        missing = [k for k in ("problem_id", "sample_index", "completion") if k not in attempt]
-        if missing:
-            raise ValueError(f"attempt {i}: missing fields {missing}")
-        if attempt["problem_id"] not in problems:
-            raise ValueError(f"attempt {i}: unknown problem_id {attempt['problem_id']!r}")
-        chosen.setdefault((str(attempt["problem_id"]), int(attempt["sample_index"])), attempt)
+        if attempt.problem_id not in problems:
+            raise ValueError(f"attempt {i}: unknown problem_id {attempt.problem_id!r}")
+        chosen.setdefault((attempt.problem_id, attempt.sample_index), attempt)
     items = []
     for pid, sidx in sorted(chosen):
-        steps = tuple(splitter.split(chosen[pid, sidx]["completion"]))
+        steps = tuple(splitter.split(chosen[pid, sidx].completion or ""))
         items.append(interveners.Item(problems[pid], sidx, steps))
     return items
 
@@ -115,7 +113,7 @@ def from_row(row: Mapping[str, Any]) -> records.Intervention:
     if "prefix" not in row or "intervention" not in row:
         missing = [k for k in ("steps", "location", "content") if k not in row]
         if missing:
-            raise ValueError(f"intervention row lacks {missing}")
+            raise records.RecordError(f"intervention row lacks {missing}")
         prefix, intervention = targets.target_parts(row["steps"], int(row["location"]),
                                                     row["content"])
         row = {**row, "prefix": prefix, "intervention": intervention}

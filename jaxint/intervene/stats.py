@@ -12,6 +12,7 @@ import collections
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from jaxint.data import records
 from jaxint.intervene import interveners, parsing
 
 NO_STEPS = "no_steps"
@@ -31,7 +32,7 @@ def _ratio(num: int, den: int) -> float | None:
 
 
 def proposal_stats(
-    rows: Sequence[Mapping[str, Any]], kept: Sequence[Mapping[str, Any]]
+    rows: Sequence[Mapping[str, Any]], kept: Sequence[records.Intervention]
 ) -> dict[str, Any]:
     """Statistics over proposal rows and the kept interventions.
 
@@ -60,7 +61,7 @@ def proposal_stats(
             sum(r["location"] == r["true_location"] for r in known), len(known)
         ),
         "interventions": len(kept),
-        "problems_with_intervention": len({r["problem_id"] for r in kept}),
+        "problems_with_intervention": len({r.problem_id for r in kept}),
     }
 
 
@@ -76,11 +77,11 @@ def _relative_hist(rows: Iterable[Mapping[str, Any]]) -> list[int]:
     return hist
 
 
-def filter_stats(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Pass rate and continuation accuracy over filter result rows."""
-    samples = sum(int(r["num_samples"]) for r in rows)
-    correct = sum(int(r["num_correct"]) for r in rows)
-    kept = [r for r in rows if r["kept"]]
+def filter_stats(rows: Sequence[records.Continuation]) -> dict[str, Any]:
+    """Pass rate and continuation accuracy over the filter's scored continuations."""
+    samples = sum(r.num_samples for r in rows)
+    correct = sum(r.num_correct for r in rows)
+    kept = [r for r in rows if r.kept]
     return {
         "interventions": len(rows),
         "kept": len(kept),
@@ -88,8 +89,8 @@ def filter_stats(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "num_samples": samples,
         "num_correct": correct,
         "mean_accuracy": _ratio(correct, samples),
-        "problems": len({r["problem_id"] for r in rows}),
-        "problems_kept": len({r["problem_id"] for r in kept}),
+        "problems": len({r.problem_id for r in rows}),
+        "problems_kept": len({r.problem_id for r in kept}),
     }
 
 

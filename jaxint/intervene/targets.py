@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from jaxint.data import records
 from jaxint.intervene import steps as steps_lib
 
 _SINGLE_NEWLINE_RE = re.compile(r"(?<!\n)\n(?!\n)")
@@ -72,6 +73,13 @@ def sft_messages(
     """
     messages = [{"role": "user", "content": problem}]
     return messages, [("prefix", prefix, True), ("intervention", intervention, True)]
+
+
+def sft_example(problem: records.Problem, record: records.Intervention) -> records.SFTExample:
+    """What SFT trains on for an intervention: the bare problem, then the record's stored
+    ``prefix`` and ``intervention`` (both trained, never rebuilt here), no end of turn."""
+    _, segments = sft_messages(problem.problem, record.prefix, record.intervention)
+    return records.SFTExample(problem.id, problem.problem, tuple(segments), add_eos=False)
 
 
 def first_accepted(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -6,18 +6,18 @@ import jax
 from flax import nnx
 from jax.sharding import Mesh
 
-from jaxint.models import config as config_lib
+from jaxint.models import config as model_config
 from jaxint.models import decoder
 from jaxint.parallel import sharding
 
 
-def abstract(cfg: config_lib.ModelConfig) -> decoder.Decoder:
+def abstract(cfg: model_config.ModelConfig) -> decoder.Decoder:
     """A decoder whose parameters are `jax.ShapeDtypeStruct`s: no memory allocated."""
     return nnx.eval_shape(lambda: decoder.Decoder(cfg, rngs=nnx.Rngs(0)))
 
 
 def random_init(
-    cfg: config_lib.ModelConfig, *, seed: int = 0, mesh: Mesh | None = None
+    cfg: model_config.ModelConfig, *, seed: int = 0, mesh: Mesh | None = None
 ) -> decoder.Decoder:
     """A randomly initialised decoder; with a mesh, each parameter is created in place,
     already sharded (the full model never exists on one device)."""

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from jaxint.models import attention as attention_lib
-from jaxint.models import config as config_lib
+from jaxint.models import config as model_config
 from jaxint.models import kv_cache, layers
 from jaxint.parallel import rules
 
@@ -39,7 +39,7 @@ def positions_from_mask(attention_mask_BT: jax.Array) -> jax.Array:
 class Decoder(nnx.Module):
     """Token embedding, L pre-norm layers (stacked parameters), final norm, LM head."""
 
-    def __init__(self, cfg: config_lib.ModelConfig, *, rngs: nnx.Rngs):
+    def __init__(self, cfg: model_config.ModelConfig, *, rngs: nnx.Rngs):
         self.config = cfg
         V, D, pd = cfg.vocab_size, cfg.hidden_size, cfg.param_dtype
         self.embed = layers.make_param(rngs, layers.normal(0.02), (V, D), ("vocab", "embed"), pd)

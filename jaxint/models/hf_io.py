@@ -21,7 +21,7 @@ from flax import nnx
 from jax.sharding import Mesh, SingleDeviceSharding
 
 from jaxint.models import build, decoder, safetensors_io
-from jaxint.models import config as config_lib
+from jaxint.models import config as model_config
 from jaxint.parallel import sharding
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def _bias(n: int, h: int) -> tuple[Transform, Transform]:
     return (lambda x: x.reshape(n, h), lambda x: x.reshape(n * h))
 
 
-def tensor_maps(cfg: config_lib.ModelConfig) -> list[TensorMap]:
+def tensor_maps(cfg: model_config.ModelConfig) -> list[TensorMap]:
     """The complete name and layout correspondence for `cfg`."""
     N, K, H = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
     layer = "model.layers.{i}."
@@ -154,7 +154,7 @@ def _check_types(hf: object, cfg_path: pathlib.Path) -> dict:
     return hf
 
 
-def read_config(path: str | pathlib.Path, **runtime) -> config_lib.ModelConfig:
+def read_config(path: str | pathlib.Path, **runtime) -> model_config.ModelConfig:
     """ModelConfig from `path/config.json` plus run-time options (dtype, remat, ...)."""
     cfg_path = pathlib.Path(path) / "config.json"
     if not cfg_path.is_file():
@@ -165,14 +165,14 @@ def read_config(path: str | pathlib.Path, **runtime) -> config_lib.ModelConfig:
         raise CheckpointError(f"{cfg_path}: invalid JSON ({err})") from err
     hf = _check_types(hf, cfg_path)
     try:
-        return config_lib.from_hf_config(hf, **runtime)
+        return model_config.from_hf_config(hf, **runtime)
     except KeyError as err:
         raise CheckpointError(f"{cfg_path}: key {err}: missing") from err
     except (ValueError, TypeError) as err:
         raise CheckpointError(f"{cfg_path}: {err}") from err
 
 
-def _check_names(ckpt: safetensors_io.Checkpoint, cfg: config_lib.ModelConfig) -> None:
+def _check_names(ckpt: safetensors_io.Checkpoint, cfg: model_config.ModelConfig) -> None:
     expected = {n for m in tensor_maps(cfg) for n in _hf_names(m, cfg.num_layers)}
     present = set(ckpt.names())
     missing = sorted(expected - present)
@@ -348,7 +348,7 @@ def save_hf(
             weight_map = {entry[0]: file_names[s] for entry, s in zip(layout, plan)}
             index = {"metadata": {}, "weight_map": weight_map}
             (out / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
-        hf_cfg = config_lib.to_hf_config(model.config, torch_dtype=dtype)
+        hf_cfg = model_config.to_hf_config(model.config, torch_dtype=dtype)
         (out / "config.json").write_text(json.dumps(hf_cfg, indent=2))
         _copy_tokenizer(tokenizer_dir, out)
     return out

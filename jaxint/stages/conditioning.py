@@ -22,15 +22,15 @@ STAGE = "conditioning"
 def run(
     run_dir: rundir.RunDir, cfg: intervene_config.FilterConfig, *,
     problems: Mapping[str, records.Problem], model: Any, tokenizer: Any,
-    sampling_base: Any = None, mesh: Any = None, timeout_s: float = 10.0,
+    mesh: Any = None, timeout_s: float = 10.0,
     progress: bool = True,
-) -> dict[str, Any]:
+) -> rundir.Summary:
     """Measures `intervene/interventions.jsonl`; writes `conditioning/summary.json` and the
     stage's metrics; returns the result (see `conditioning.measure`)."""
     source = run_dir.root / "intervene" / "interventions.jsonl"
     result = conditioning.measure(
         model, tokenizer, problems, intervene_stage.read_interventions(source),
-        cfg.sampling(sampling_base), seed=cfg.seed, mesh=mesh, timeout_s=timeout_s,
+        cfg.continuation_sampling(), seed=cfg.seed, mesh=mesh, timeout_s=timeout_s,
         progress=progress)
     if rundir.is_writer():
         rundir.atomic_write_text(run_dir.stage(STAGE) / "summary.json",

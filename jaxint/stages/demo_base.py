@@ -14,6 +14,7 @@ from jaxint.data import chat, records, synthetic, tokenizers
 from jaxint.models import build
 from jaxint.models import config as model_config
 from jaxint.models import spec as model_spec
+from jaxint.stages import sft as sft_stage
 from jaxint.train import config as train_config
 from jaxint.train import sft
 
@@ -110,7 +111,7 @@ def write_problem_sets(run_dir: rundir.RunDir, cfg) -> dict[str, pathlib.Path]:
 def pretrain(
     run_dir: rundir.RunDir, cfg, model_cfg_spec: model_spec.ModelSpec, tokenizer: Any,
     problems: list[records.Problem], *, mesh: Any = None, progress: bool = True,
-) -> tuple[dict[str, Any], pathlib.Path]:
+) -> tuple[rundir.Summary, pathlib.Path]:
     """SFT from random weights on (problem -> full solution + end of turn); exports base/hf."""
     arch = model_config.ModelConfig(
         vocab_size=len(tokenizer), hidden_size=cfg.hidden_size,
@@ -120,11 +121,8 @@ def pretrain(
         model_type="qwen3", **model_cfg_spec.runtime(),
     )
     model = build.random_init(arch, seed=cfg.seed, mesh=mesh)
-    examples = [
-        chat.render_example(tokenizer, [{"role": "user", "content": p.problem}],
-                            [("solution", p.solution, True)], add_eos=True)
-        for p in problems
-    ]
+    examples = [chat.render_sft(tokenizer, sft_stage.solution_example(p, p.solution))
+                for p in problems]
     sft_cfg = train_config.SFTConfig(
         epochs=1, max_steps=cfg.pretrain_steps, batch_size=cfg.pretrain_batch,
         seq_len=cfg.pretrain_seq_len,

@@ -19,7 +19,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from jaxint import configlib, rundir
+from jaxint import configlib, rundir, sample_score
 from jaxint import progress as progress_lib
 from jaxint.data import records
 from jaxint.intervene import config as intervene_config
@@ -34,9 +34,8 @@ STAGE = "filter"
 def run(
     run: rundir.RunDir, cfg: intervene_config.FilterConfig, *,
     problems: Mapping[str, records.Problem], interventions: Sequence[records.Intervention],
-    model: Any, tokenizer: Any, mesh: Any = None, sampling_base: Any = None,
-    progress: bool = True,
-) -> dict[str, Any]:
+    model: Any, tokenizer: Any, mesh: Any = None, progress: bool = True,
+) -> rundir.Summary:
     """Scores every intervention's target by continuation and keeps the passing ones.
 
     Args:
@@ -46,7 +45,6 @@ def run(
         interventions: The records of ``intervene/interventions.jsonl``, in that order.
         model, tokenizer: The policy that continues the targets.
         mesh: The mesh its parameters live on.
-        sampling_base: Engine settings (slots, chunk size) to start from.
         progress: Show progress bars.
 
     Returns:
@@ -57,38 +55,38 @@ def run(
     if cfg.enabled and unknown:
         raise ValueError(f"interventions name unknown problems: {unknown[:5]}")
     if not cfg.enabled:
-        summary: dict[str, Any] = {"enabled": False, "interventions": len(interventions),
+        summary: rundir.Summary = {"enabled": False, "interventions": len(interventions),
                                    "kept": len(interventions)}
         return _finish(run, list(interventions), summary)
     keys = [(r.problem_id, r.sample_index, r.target) for r in interventions]
     guard.guard_plan(stage_dir, guard.fingerprint(configlib.to_dict(cfg), keys))
     shards = rundir.Shards(stage_dir, "shard")
-    rows: list[dict[str, Any]] = []
+    rows: list[records.Continuation] = []
     for index, batch in enumerate(progress_lib.Bar(
             rundir.chunks(list(interventions), cfg.shard_size), desc="filter", unit="shard",
             disable=not progress)):
         if shards.done(index):
-            rows.extend(rundir.read_jsonl(shards.path(index)))
+            rows.extend(shards.read_records(records.Continuation, index))
             continue
         out = filter_lib.filter_batch(
             model, tokenizer, problems, batch, cfg, seed=seeds.derive(cfg.seed, index, STAGE),
-            mesh=mesh, sampling_base=sampling_base, progress=progress,
+            mesh=mesh, progress=progress,
         )
         shards.write(index, out)
         rows.extend(out)
-    kept = [dataclasses.replace(rec, num_samples=row["num_samples"],
-                                num_correct=row["num_correct"])
-            for rec, row in zip(interventions, rows, strict=True) if row["kept"]]
+    kept = [dataclasses.replace(rec, num_samples=row.num_samples, num_correct=row.num_correct)
+            for rec, row in zip(interventions, rows, strict=True) if row.kept]
     summary = {"enabled": True, **stats.filter_stats(rows)}
-    skipped = intervene_stage.write_rejects(stage_dir, rows)
+    skipped = intervene_stage.write_rejects(stage_dir, [
+        intervene_stage.TooLong(r.problem_id, r.sample_index, r.prompt_tokens, r.detail or "")
+        for r in rows if r.rejected == sample_score.PROMPT_TOO_LONG])
     if skipped:
         summary["skipped_long_prompts"] = skipped
     return _finish(run, kept, summary)
 
 
 def _finish(run: rundir.RunDir, kept: list[records.Intervention],
-            summary: dict[str, Any]) -> dict[str, Any]:
-    intervene_stage.write_outputs(run.stage(STAGE), "kept.jsonl", [k.to_json() for k in kept],
-                                  summary)
+            summary: rundir.Summary) -> rundir.Summary:
+    intervene_stage.write_outputs(run.stage(STAGE), "kept.jsonl", kept, summary)
     run.metrics(STAGE).write(stats.flatten(summary))
     return summary

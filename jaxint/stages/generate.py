@@ -8,7 +8,7 @@ from typing import Any
 from jax.sharding import Mesh
 
 from jaxint import progress as progress_lib
-from jaxint import rundir, sample_score, stage_sampling
+from jaxint import rundir, sample_score
 from jaxint.data import loaders, records
 from jaxint.models import decoder
 from jaxint.sampling import api as sampling_api
@@ -19,8 +19,9 @@ from jaxint.stages import config as stages_config
 
 def sampler_config(cfg: stages_config.GenerateConfig,
                    stop_token_ids: Sequence[int] = ()) -> sampling_config.SamplingConfig:
-    """The generate stage's engine settings (also what `jaxint plan` sizes)."""
-    return stage_sampling.settings(cfg, n=cfg.samples_per_problem, stop_token_ids=stop_token_ids,
+    """The generate stage's engine settings (also what `jaxint plan` sizes): its `sampling:`
+    section with `samples_per_problem`, the stop tokens and `max_prompt_tokens`."""
+    return cfg.sampling.with_count(cfg.samples_per_problem, stop_token_ids=stop_token_ids,
                                    max_prompt_tokens=cfg.max_prompt_tokens)
 
 
@@ -57,8 +58,8 @@ def run(
     run_dir: rundir.RunDir, cfg: stages_config.GenerateConfig, *, model: decoder.Decoder,
     tokenizer: Any, problems: Sequence[records.Problem], mesh: Mesh | None = None,
     progress: bool = True,
-) -> dict[str, Any]:
-    """Writes `generate/shard-*.jsonl`: one record per (problem, sample) with the completion.
+) -> rundir.Summary:
+    """Writes `generate/shard-*.jsonl`: one `records.Rollout` per (problem, sample).
 
     Shard k always holds the same problems and uses seed (seed, k), so a resumed run
     produces exactly what an uninterrupted one would.
@@ -78,8 +79,8 @@ def run(
         _, samples = sample_score.sample(engine, params, tokenizer, chunk,
                                      seed=cfg.seed * 1_000_003 + k, progress=progress)
         shards.write(k, [
-            {"problem_id": p.id, "sample_index": s.sample_index, "completion": s.text,
-             "num_tokens": int(len(s.tokens)), "finish_reason": s.finish_reason}
+            records.Rollout(p.id, s.sample_index, s.text, num_tokens=int(len(s.tokens)),
+                            finish_reason=s.finish_reason)
             for p, group in zip(chunk, samples) for s in group
         ])
         metrics.write({"shard": k, "of": len(parts), **engine.stats})

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import pathlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from jaxint import configlib, rundir
 from jaxint import progress as progress_lib
@@ -37,7 +37,7 @@ STAGE = "intervene"
 
 def make_intervener(
     cfg: intervene_config.InterveneConfig, *, model: Any = None, tokenizer: Any = None,
-    sampling_base: Any = None, mesh: Any = None, progress: bool = True,
+    mesh: Any = None, progress: bool = True,
 ) -> interveners.Intervener:
     """The intervener ``cfg.intervener`` names.
 
@@ -45,7 +45,6 @@ def make_intervener(
         cfg: Intervene settings.
         model, tokenizer: For ``policy``, the policy; for ``model``, the model loaded from
             ``cfg.intervener_path`` (the caller loads it); unused for ``oracle``.
-        sampling_base: Engine settings (slots, chunk size) to start from.
         mesh: The mesh the model's parameters live on.
         progress: Show the sampler's progress bars.
     """
@@ -54,7 +53,7 @@ def make_intervener(
     if model is None or tokenizer is None:
         raise ValueError(f"intervener {cfg.intervener!r} needs a model and its tokenizer")
     return interveners.ModelIntervener(
-        model, tokenizer, cfg.sampling(sampling_base), seed=cfg.seed, mesh=mesh,
+        model, tokenizer, cfg.sampling, seed=cfg.seed, mesh=mesh,
         template_dir=cfg.template_dir, max_prompt_tokens=cfg.max_prompt_tokens,
         progress=progress,
     )
@@ -62,17 +61,17 @@ def make_intervener(
 
 def run(
     run: rundir.RunDir, cfg: intervene_config.InterveneConfig, *,
-    problems: Mapping[str, records.Problem], attempts: Sequence[Mapping[str, Any]],
+    problems: Mapping[str, records.Problem], attempts: Sequence[records.Attempt],
     intervener: interveners.Intervener, tokenizer: Any = None, progress: bool = True,
-) -> dict[str, Any]:
+) -> rundir.Summary:
     """Proposes, parses and selects interventions for failed attempts; resumable.
 
     Args:
         run: The run directory.
         cfg: Intervene settings.
         problems: Problems by id (gold answers, reference solutions).
-        attempts: Failed-attempt records ``{"problem_id", "sample_index", "completion", ...}``;
-            duplicates of a (problem_id, sample_index) are ignored after the first.
+        attempts: The failed attempts (``verify``'s records); duplicates of a (problem_id,
+            sample_index) are ignored after the first.
         intervener: Produces the raw proposals (see ``intervene.interveners``).
         tokenizer: Counts tokens for the ``token_budget`` splitter.
         progress: Show progress bars.
@@ -117,10 +116,13 @@ def shard_by_problem(items: Sequence[interveners.Item], size: int) -> list[list[
 def _finish(
     run: rundir.RunDir, stage_dir: pathlib.Path, rows: list[dict[str, Any]],
     items: Sequence[interveners.Item],
-) -> dict[str, Any]:
-    kept = [k.to_json() for k in proposals.kept_interventions(rows, items)]
+) -> rundir.Summary:
+    kept = proposals.kept_interventions(rows, items)
     summary = stats.proposal_stats(rows, kept)
-    skipped = write_rejects(stage_dir, [r for r in rows if r["proposal_index"] == 0])
+    skipped = write_rejects(stage_dir, [
+        TooLong(r["problem_id"], r["sample_index"], r.get("prompt_tokens"), r.get("detail", ""))
+        for r in rows
+        if r["proposal_index"] == 0 and r.get("rejected") == interveners.PROMPT_TOO_LONG])
     if skipped:
         summary["skipped_long_prompts"] = skipped
     write_outputs(stage_dir, "interventions.jsonl", kept, summary)
@@ -134,13 +136,14 @@ def read_interventions(path: pathlib.Path) -> list[records.Intervention]:
 
     Raises:
         FileNotFoundError: there is no such file.
+        records.RecordError: a row makes no intervention (named by file and line).
     """
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no interventions (run the intervene stage first)")
-    return [proposals.from_row(row) for row in rundir.read_jsonl(path)]
+    return rundir.read_records(path, records.Intervention, proposals.from_row)
 
 
-def write_outputs(stage_dir: pathlib.Path, name: str, kept: Sequence[Mapping[str, Any]],
+def write_outputs(stage_dir: pathlib.Path, name: str, kept: Sequence[records.Intervention],
                   summary: Mapping[str, Any]) -> None:
     """The stage's kept records (``name``) and ``stats.json``, by the writing process only."""
     if rundir.is_writer():
@@ -148,19 +151,25 @@ def write_outputs(stage_dir: pathlib.Path, name: str, kept: Sequence[Mapping[str
         rundir.atomic_write_text(stage_dir / "stats.json", json.dumps(summary, indent=2))
 
 
-def write_rejects(stage_dir: pathlib.Path, rows: Sequence[Mapping[str, Any]]) -> int:
+class TooLong(NamedTuple):
+    """An item (intervene) or target (filter) never sampled: its prompt was over the limit."""
+
+    problem_id: str
+    sample_index: int
+    prompt_tokens: int | None
+    detail: str
+
+
+def write_rejects(stage_dir: pathlib.Path, rejects: Sequence[TooLong]) -> int:
     """Writes ``rejects.jsonl`` (one line per item whose prompt did not fit
     ``max_prompt_tokens``, with the reason and the lengths) and returns how many there were;
     rewritten on every run, so a rerun does not repeat a line."""
-    rejects = [
-        {"problem_id": r["problem_id"], "sample_index": r["sample_index"],
-         "reason": interveners.PROMPT_TOO_LONG, "prompt_tokens": r.get("prompt_tokens"),
-         "detail": r.get("detail", "")}
-        for r in rows if r.get("rejected") == interveners.PROMPT_TOO_LONG
-    ]
+    rows = [{"problem_id": r.problem_id, "sample_index": r.sample_index,
+             "reason": interveners.PROMPT_TOO_LONG, "prompt_tokens": r.prompt_tokens,
+             "detail": r.detail} for r in rejects]
     path = stage_dir / "rejects.jsonl"
-    if rejects and rundir.is_writer():
-        rundir.write_jsonl(path, rejects)
+    if rows and rundir.is_writer():
+        rundir.write_jsonl(path, rows)
     elif path.is_file() and rundir.is_writer():
         path.unlink()
-    return len(rejects)
+    return len(rows)

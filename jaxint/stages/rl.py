@@ -20,7 +20,7 @@ def run(
     tokenizer: Any, problems: Sequence[records.Problem], mesh: Mesh | None = None,
     stage: str = "rl", tokenizer_dir: str | None = None, verify_timeout_s: float = 10.0,
     progress: bool = True,
-) -> tuple[dict[str, Any], decoder.Decoder]:
+) -> tuple[rundir.Summary, decoder.Decoder]:
     """Trains into `STAGE/` (resumable), exports `STAGE/hf`; returns (summary, model)."""
     trainer = rl.GRPOTrainer(model, tokenizer, problems, cfg, run_dir.stage(stage), mesh=mesh,
                              verify_timeout_s=verify_timeout_s)

@@ -23,10 +23,9 @@ from typing import Any
 from jax.sharding import Mesh
 
 from jaxint import progress as progress_lib
-from jaxint import rundir, sample_score, stage_sampling
+from jaxint import rundir, sample_score
 from jaxint.data import loaders, records
 from jaxint.models import decoder
-from jaxint.sampling import config as sampling_config
 from jaxint.stages import config as stages_config
 
 log = logging.getLogger(__name__)
@@ -34,29 +33,24 @@ POOL_FILE = "pool.jsonl"
 STATS_FILE = "stats.json"
 
 
-def _shard_rows(
+def _counts(
     chunk: Sequence[records.Problem], scored: Sequence[sample_score.Scored]
-) -> list[dict[str, Any]]:
-    rows = []
-    for p, s in zip(chunk, scored, strict=True):
-        row = {"problem_id": p.id, "samples": len(s.rewards), "num_correct": s.num_correct}
-        rows.append({**row, "skipped": s.skipped, "prompt_tokens": s.prompt_tokens}
-                    if s.skipped else row)
-    return rows
+) -> list[records.SolveCount]:
+    return [records.SolveCount(p.id, len(s.rewards), s.num_correct, skipped=s.skipped,
+                               prompt_tokens=s.prompt_tokens if s.skipped else None)
+            for p, s in zip(chunk, scored, strict=True)]
 
 
 def run(
     run_dir: rundir.RunDir, cfg: stages_config.SelectConfig, *, model: decoder.Decoder,
-    tokenizer: Any, problems: Sequence[records.Problem],
-    sampling_base: sampling_config.SamplingConfig, mesh: Mesh | None = None,
+    tokenizer: Any, problems: Sequence[records.Problem], mesh: Mesh | None = None,
     timeout_s: float = 10.0, progress: bool = True,
-) -> dict[str, Any]:
+) -> rundir.Summary:
     """Scores every problem's attempts shard by shard, then writes the pool and stats."""
     problems = list(problems)[: cfg.limit] if cfg.limit else list(problems)
     shards = rundir.Shards(run_dir.stage("select"))
     metrics = run_dir.metrics("select")
-    sampling_cfg = stage_sampling.settings(
-        cfg, n=cfg.samples, max_prompt_tokens=cfg.max_prompt_tokens, base=sampling_base)
+    sampling_cfg = cfg.sampling.with_count(cfg.samples, max_prompt_tokens=cfg.max_prompt_tokens)
     parts = rundir.chunks(problems, cfg.shard_size)
     for k, chunk in enumerate(progress_lib.Bar(parts, desc="select", unit="shard",
                                                disable=not progress)):
@@ -66,19 +60,20 @@ def run(
             model, tokenizer, [sample_score.Request(p.problem, None, p.answer) for p in chunk],
             sampling_cfg, seed=cfg.seed * 1_000_003 + k, mesh=mesh, timeout_s=timeout_s,
             progress=progress, desc="select")
-        rows = _shard_rows(chunk, scored)
+        rows = _counts(chunk, scored)
         shards.write(k, rows)
         metrics.write({"shard": k, "of": len(parts),
-                       "correct": sum(r["num_correct"] for r in rows)})
-    return write_pool(run_dir, cfg, list(shards.read()))
+                       "correct": sum(r.num_correct for r in rows)})
+    return write_pool(run_dir, cfg, shards.read_records(records.SolveCount))
 
 
-def stats(cfg: stages_config.SelectConfig, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def stats(cfg: stages_config.SelectConfig,
+          rows: Sequence[records.SolveCount]) -> rundir.Summary:
     """Counts of the kept pool and the histogram of correct attempts per scored problem."""
-    scored = [r for r in rows if not r.get("skipped")]
-    hist = collections.Counter(int(r["num_correct"]) for r in scored)
-    kept = [r for r in scored if r["num_correct"] <= cfg.max_correct]
-    rates = [r["num_correct"] / r["samples"] for r in scored if r["samples"]]
+    scored = [r for r in rows if not r.skipped]
+    hist = collections.Counter(r.num_correct for r in scored)
+    kept = [r for r in scored if r.num_correct <= cfg.max_correct]
+    rates = [r.num_correct / r.samples for r in scored if r.samples]
     return {
         "problems": len(rows), "scored": len(scored),
         "skipped_long_prompts": len(rows) - len(scored),
@@ -90,11 +85,11 @@ def stats(cfg: stages_config.SelectConfig, rows: Sequence[dict[str, Any]]) -> di
 
 
 def write_pool(
-    run_dir: rundir.RunDir, cfg: stages_config.SelectConfig, rows: Sequence[dict[str, Any]]
-) -> dict[str, Any]:
+    run_dir: rundir.RunDir, cfg: stages_config.SelectConfig, rows: Sequence[records.SolveCount]
+) -> rundir.Summary:
     """Writes `pool.jsonl` and `stats.json`; returns the stage summary."""
     summary = stats(cfg, rows)
-    kept = [r for r in rows if not r.get("skipped") and r["num_correct"] <= cfg.max_correct]
+    kept = [r for r in rows if not r.skipped and r.num_correct <= cfg.max_correct]
     if rundir.is_writer():
         rundir.write_jsonl(run_dir.stage("select") / POOL_FILE, kept)
         rundir.atomic_write_text(run_dir.stage("select") / STATS_FILE,
@@ -116,7 +111,7 @@ def kept_problems(
     if not run_dir.is_done("select"):
         return list(problems)
     path = run_dir.stage("select") / POOL_FILE
-    ids = {r["problem_id"] for r in rundir.read_jsonl(path)}
+    ids = {r.problem_id for r in rundir.read_records(path, records.SolveCount)}
     known = {p.id for p in problems}
     missing = sorted(ids - known)
     if missing:

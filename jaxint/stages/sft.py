@@ -12,6 +12,7 @@ from jaxint.data import chat, records
 from jaxint.intervene import targets
 from jaxint.models import decoder
 from jaxint.stages import intervene as intervene_stage
+from jaxint.stages import verify as verify_stage
 from jaxint.train import config as train_config
 from jaxint.train import sft
 
@@ -32,12 +33,8 @@ def examples(
     """Token ids + loss masks: prompt = the bare problem; response = the stored target's
     prefix (steps 1..K-1) and intervention, both trained; no end-of-turn token (the model
     must not learn to stop right after an intervention)."""
-    out = []
-    for rec in interventions:
-        messages, segments = targets.sft_messages(
-            problems[rec.problem_id].problem, rec.prefix, rec.intervention)
-        out.append(chat.render_example(tokenizer, messages, segments, add_eos=False))
-    return out
+    return [chat.render_sft(tokenizer, targets.sft_example(problems[rec.problem_id], rec))
+            for rec in interventions]
 
 
 def unique_targets(
@@ -58,21 +55,26 @@ def unique_targets(
     return out
 
 
-def correct_rollouts(run_dir: rundir.RunDir) -> list[dict[str, Any]]:
+def correct_rollouts(run_dir: rundir.RunDir) -> list[records.Attempt]:
     """The verified correct rollouts of the pool, one per (problem, sample): a solution the
     policy wrote several times is replayed as often, as the policy would sample it."""
-    rows = rundir.Shards(run_dir.stage("verify")).read()
-    return [r for r in rows if r["reward"] >= 1.0]
+    return verify_stage.correct_attempts(run_dir)
+
+
+def solution_example(problem: records.Problem, solution: str) -> records.SFTExample:
+    """A whole solution as SFT trains on it: problem -> solution + end of turn (replayed
+    rollouts; the demo's pretraining corpus and reference solutions)."""
+    return records.SFTExample(problem.id, problem.problem, (("solution", solution, True),),
+                              add_eos=True)
 
 
 def replay_examples(
-    tokenizer: Any, problems: Mapping[str, records.Problem], rows: Sequence[Mapping[str, Any]],
+    tokenizer: Any, problems: Mapping[str, records.Problem], rows: Sequence[records.Attempt],
 ) -> list[chat.Example]:
     """Whole correct rollouts (problem -> completion + end of turn) for `sft.replay_correct`."""
-    return [chat.render_example(tokenizer,
-                                [{"role": "user", "content": problems[r["problem_id"]].problem}],
-                                [("solution", r["completion"], True)], add_eos=True)
-            for r in rows]
+    return [chat.render_sft(tokenizer, solution_example(problems[a.problem_id],
+                                                        a.completion or ""))
+            for a in rows]
 
 
 def training_examples(
@@ -97,7 +99,7 @@ def run(
     run_dir: rundir.RunDir, cfg: train_config.SFTConfig, *, model: decoder.Decoder,
     tokenizer: Any, problems: Mapping[str, records.Problem], mesh: Mesh | None = None,
     tokenizer_dir: str | None = None, progress: bool = True,
-) -> tuple[dict[str, Any], decoder.Decoder]:
+) -> tuple[rundir.Summary, decoder.Decoder]:
     """Trains (resuming from `sft/checkpoints`), exports `sft/hf`; returns (summary, model)."""
     train, counts = training_examples(run_dir, cfg, tokenizer, problems)
     trainer = sft.SFTTrainer(model, train, cfg, run_dir.stage("sft"), mesh=mesh)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
+from jaxint.sampling import config as sampling_config
 from jaxint.train.credit import config as credit_config
 
 # The values of `jaxint.train.grpo` (not imported: this module stays free of JAX).
@@ -126,12 +127,9 @@ class GRPOConfig:
     mini_batch_prompts: int = 16
     micro_batch_size: Optional[int] = None  # sequences per gradient-accumulation micro-step
     update_epochs: int = 1
-    max_new_tokens: int = 16384
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
-    max_batch_slots: int = 256
-    chunk_steps: int = 64
+    # rollout sampling (the paper: T 1.0, no top-k or top-p) and the engine's sizing
+    sampling: sampling_config.SamplingConfig = dataclasses.field(
+        default_factory=lambda: sampling_config.paper(temperature=1.0, top_k=0, top_p=1.0))
     # ppo_clip (PPO-clip GRPO, the paper's text) | reinforce (the released PipelineRL
     # objective: detached ratio capped at 1 + eps_high; see `grpo.policy_loss`)
     loss: str = "ppo_clip"
@@ -164,8 +162,7 @@ class GRPOConfig:
 
     def __post_init__(self) -> None:
         _positive("rl", self, "steps", "prompts_per_step", "samples_per_prompt",
-                  "mini_batch_prompts", "update_epochs", "max_new_tokens", "max_batch_slots",
-                  "chunk_steps", "logprob_chunk")
+                  "mini_batch_prompts", "update_epochs", "logprob_chunk")
         if self.prompts_per_step % self.mini_batch_prompts:
             raise ValueError(
                 f"rl.mini_batch_prompts ({self.mini_batch_prompts}) must divide "
@@ -186,12 +183,10 @@ class GRPOConfig:
             raise ValueError(f"rl.kl_estimator must be k1|k3, got {self.kl_estimator!r}")
         if self.kl_coef < 0 or self.entropy_coef < 0 or self.eps_low < 0 or self.eps_high < 0:
             raise ValueError("rl.kl_coef, entropy_coef, eps_low, eps_high must be >= 0")
-        if self.temperature <= 0:
-            raise ValueError(f"rl.temperature must be > 0, got {self.temperature}")
-        if self.top_k < 0:
-            raise ValueError(f"rl.top_k must be >= 0 (0 = no limit), got {self.top_k}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"rl.top_p must be in (0, 1], got {self.top_p}")
+        if self.sampling.temperature <= 0:
+            raise ValueError(f"rl.sampling.temperature must be > 0, got "
+                             f"{self.sampling.temperature}")
+        sampling_config.check_stage_section("rl", self.sampling, {"n": "samples_per_prompt"})
         self._check_credit()
 
     def _check_credit(self) -> None:

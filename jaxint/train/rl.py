@@ -17,7 +17,7 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh
 
-from jaxint import rundir, sample_score, stage_sampling
+from jaxint import rundir, sample_score
 from jaxint.data import pipelines, records
 from jaxint.intervene import seeds
 from jaxint.models import decoder
@@ -41,7 +41,7 @@ def sampler_config(cfg: train_config.GRPOConfig,
                    stop_token_ids: Sequence[int] = ()) -> sampling_config.SamplingConfig:
     """Rollout sampling settings (also what `jaxint plan` sizes); the trainer stops
     generation at the chat template's end of turn."""
-    return stage_sampling.settings(cfg, n=cfg.samples_per_prompt, stop_token_ids=stop_token_ids)
+    return cfg.sampling.with_count(cfg.samples_per_prompt, stop_token_ids=stop_token_ids)
 
 
 class GRPOTrainer(shell.Shell):

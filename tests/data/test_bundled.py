@@ -4,7 +4,8 @@ import pathlib
 
 import pytest
 
-from jaxint.data import bundled, config, loaders
+from jaxint.data import bundled, loaders
+from jaxint.data import config as data_config
 
 # Record counts as documented for the sources (MATH-500, IMO-AnswerBench, AIME, AMC, GSM8K,
 # and shared/data/README.md for HMMT, Apex, AMO-Bench, AIME 1983-2023 and OlympiadBench).
@@ -31,7 +32,7 @@ PACKAGE_DIR = pathlib.Path(loaders.__file__).parent
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_bundled_sets_load_with_expected_counts(name):
     # The files' own counts: decontamination (on by default) would drop pool rows.
-    problems = loaders.load_problems(config.DatasetConfig(path=name, decontaminate=False))
+    problems = loaders.load_problems(data_config.DatasetConfig(path=name, decontaminate=False))
     assert len(problems) == EXPECTED[name]
     assert len({p.id for p in problems}) == EXPECTED[name]
     assert all(p.problem.strip() and p.answer.strip() for p in problems)
@@ -43,7 +44,7 @@ def test_names_lists_counts():
 
 def test_imo_answerbench_defaults_to_v2():
     def answer(name, pid):
-        problems = loaders.load_problems(config.DatasetConfig(path=name))
+        problems = loaders.load_problems(data_config.DatasetConfig(path=name))
         return {p.id: p.answer for p in problems}[pid]
 
     # geometry-002 is one of the answers v2 corrected (4 -> 1).
@@ -53,7 +54,7 @@ def test_imo_answerbench_defaults_to_v2():
 
 def test_solutions_present_where_sources_have_them():
     for name, has in [("math500", True), ("aime24", True), ("gsm8k", True), ("aime25", False)]:
-        problems = loaders.load_problems(config.DatasetConfig(path=name))
+        problems = loaders.load_problems(data_config.DatasetConfig(path=name))
         assert all((p.solution is not None) == has for p in problems), name
 
 

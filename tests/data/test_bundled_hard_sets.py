@@ -3,13 +3,14 @@ the non-commercial sets kept apart with their license notice."""
 
 import pathlib
 
-from jaxint.data import bundled, config, loaders
+from jaxint.data import bundled, loaders
+from jaxint.data import config as data_config
 
 PACKAGE_DIR = pathlib.Path(loaders.__file__).parent
 
 
 def _by_id(name):
-    return {p.id: p for p in loaders.load_problems(config.DatasetConfig(path=name))}
+    return {p.id: p for p in loaders.load_problems(data_config.DatasetConfig(path=name))}
 
 
 def test_spot_values_match_the_data_readme():

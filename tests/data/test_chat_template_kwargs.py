@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from jaxint import config, loop
+from jaxint import config as run_config
+from jaxint import loop
 from jaxint.data import chat, tokenizers
 from jaxint.sampling import api as sampling_api
 
@@ -70,17 +71,17 @@ def test_config_value_overrides_the_default():
     assert chat.resolve_template_kwargs({}, "Qwen3-4B") == {}
     assert chat.resolve_template_kwargs({"enable_thinking": True}, "x") == {
         "enable_thinking": True}
-    cfg = config.load(None, ["data.chat_template_kwargs={enable_thinking: false}"])
+    cfg = run_config.load(None, ["data.chat_template_kwargs={enable_thinking: false}"])
     assert cfg.data.chat_template_kwargs == {"enable_thinking": False}
     with pytest.raises(ValueError, match="chat_template_kwargs"):
-        config.load(None, ["data.chat_template_kwargs=[1,2]"])
+        run_config.load(None, ["data.chat_template_kwargs=[1,2]"])
 
 
 def test_pipeline_tokenizer_of_a_base_qwen3_has_thinking_off(tmp_path):
     model_dir = tmp_path / "Qwen3-4B"
     tokenizers.build_char_tokenizer(model_dir, chat_template=QWEN3_LIKE)
-    cfg = config.load(None, [f"out_dir={tmp_path / 'runs'}", f"model.path={model_dir}",
-                             "model.preset=null", "mesh.fsdp=1", "mesh.data=-1"])
+    cfg = run_config.load(None, [f"out_dir={tmp_path / 'runs'}", f"model.path={model_dir}",
+                                 "model.preset=null", "mesh.fsdp=1", "mesh.data=-1"])
     tok = loop.Pipeline(cfg, progress=False).tokenizer()
     assert tok.jaxint_chat_template_kwargs == {"enable_thinking": False}
     assert _text(tok, chat.render_prompt(tok, USER)).endswith(NO_THINK)

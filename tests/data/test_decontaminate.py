@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from jaxint.data import config, decontaminate, loaders, records
+from jaxint.data import config as data_config
+from jaxint.data import decontaminate, loaders, records
 
 # shared/data/README.md: AIME 1983-2023 has 29 rows with `overlaps` (10 MATH-500, 19
 # IMO-AnswerBench), 300 `in_math_train` rows, and 647 rows left without either;
@@ -68,7 +69,7 @@ def test_overlaps_field_names_the_eval_item():
 
 def test_hard_pools_drop_the_documented_overlaps(tmp_path):
     dropped = tmp_path / "dropped.jsonl"
-    report = loaders.load_with_report(config.DatasetConfig(path="aime-1983-2023"),
+    report = loaders.load_with_report(data_config.DatasetConfig(path="aime-1983-2023"),
                                       dropped_path=dropped)
     assert report.dropped == {"overlaps": AIME_OVERLAPS}
     entries = [json.loads(line) for line in dropped.read_text().splitlines()]
@@ -77,12 +78,12 @@ def test_hard_pools_drop_the_documented_overlaps(tmp_path):
     # README: 2001-2-3 is MATH-500 (exact), and AnswerBench geometry-050..069 are AIME items.
     assert by_id["aime-2001-2-3"]["eval_set"] == "math500"
     assert all(e["file"].startswith("aime-1983-2023") and e["line"] >= 1 for e in entries)
-    report = loaders.load_with_report(config.DatasetConfig(path="olympiadbench"))
+    report = loaders.load_with_report(data_config.DatasetConfig(path="olympiadbench"))
     assert (len(report.problems), report.num_dropped) == (OLYMPIAD_CLEAN, OLYMPIAD_OVERLAPS)
 
 
 def test_exclude_flags_and_decontamination_leave_the_documented_aime_pool(tmp_path):
-    cfg = config.DatasetConfig(path="aime-1983-2023", exclude_flags=("in_math_train",))
+    cfg = data_config.DatasetConfig(path="aime-1983-2023", exclude_flags=("in_math_train",))
     report = loaders.load_with_report(cfg)
     assert len(report.problems) == AIME_CLEAN
     assert report.dropped["flag:in_math_train"] == 300
@@ -92,21 +93,21 @@ def test_exclude_flags_and_decontamination_leave_the_documented_aime_pool(tmp_pa
 def test_eval_sets_are_never_decontaminated():
     # Apex items 25-26 are AIME 2025 problems (their `overlaps` says so); as an eval set
     # Apex keeps them, and MATH-500 keeps all 500 of its own problems.
-    assert len(loaders.load_problems(config.DatasetConfig(path="apex"))) == 47
-    assert len(loaders.load_problems(config.DatasetConfig(path="math500"))) == 500
+    assert len(loaders.load_problems(data_config.DatasetConfig(path="apex"))) == 47
+    assert len(loaders.load_problems(data_config.DatasetConfig(path="math500"))) == 500
 
 
 def test_a_pool_row_copying_an_eval_problem_is_dropped(tmp_path):
-    amo = loaders.load_problems(config.DatasetConfig(path="amo"))[0]
+    amo = loaders.load_problems(data_config.DatasetConfig(path="amo"))[0]
     question = amo.problem.split("\nAfter solving")[0]  # without AMO's format instructions
     pool = _write(tmp_path / "pool.jsonl", [
         {"id": "copy", "problem": "Exercise 4. " + question, "answer": "1"},
         {"id": "own", "problem": "How many primes are below 20?", "answer": "8"},
     ])
-    report = loaders.load_with_report(config.DatasetConfig(path=pool))
+    report = loaders.load_with_report(data_config.DatasetConfig(path=pool))
     assert [p.id for p in report.problems] == ["own"]
     assert report.dropped == {"ngram": 1}
-    off = loaders.load_with_report(config.DatasetConfig(path=pool, decontaminate=False))
+    off = loaders.load_with_report(data_config.DatasetConfig(path=pool, decontaminate=False))
     assert [p.id for p in off.problems] == ["copy", "own"]
 
 
@@ -114,11 +115,11 @@ def test_limit_counts_kept_rows_and_an_emptied_pool_is_an_error(tmp_path):
     rows = [{"id": f"f{i}", "problem": f"q {i}", "answer": "1", "bad": i < 2}
             for i in range(4)]
     pool = _write(tmp_path / "pool.jsonl", rows)
-    cfg = config.DatasetConfig(path=pool, exclude_flags=("bad",), limit=1)
+    cfg = data_config.DatasetConfig(path=pool, exclude_flags=("bad",), limit=1)
     assert [p.id for p in loaders.load_problems(cfg)] == ["f2"]
     only_bad = _write(tmp_path / "bad.jsonl", rows[:2])
     with pytest.raises(loaders.DataError, match="no problem left"):
-        loaders.load_problems(config.DatasetConfig(path=only_bad, exclude_flags=("bad",)))
+        loaders.load_problems(data_config.DatasetConfig(path=only_bad, exclude_flags=("bad",)))
 
 
 @pytest.mark.parametrize(("field", "value"), [
@@ -127,4 +128,4 @@ def test_limit_counts_kept_rows_and_an_emptied_pool_is_an_error(tmp_path):
 ])
 def test_bad_decontamination_settings_name_the_field(field, value):
     with pytest.raises(ValueError, match=field):
-        config.DatasetConfig(**{field: value})
+        data_config.DatasetConfig(**{field: value})

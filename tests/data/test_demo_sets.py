@@ -1,14 +1,14 @@
 """The demo's problem sets: the disjointness its held-out figures rely on."""
 
-from jaxint import config
+from jaxint import config as run_config
 from jaxint.data import synthetic
 from jaxint.stages import demo_base
 
 
 def _sets():
-    cfg = config.DemoConfig(train_problems=120, heldout_problems=200, pretrain_problems=800,
-                            num_steps=2, max_digits=1, max_value=100,
-                            trap_fraction=0.5, pretrain_trap_fraction=0.3, seed=4)
+    cfg = run_config.DemoConfig(train_problems=120, heldout_problems=200, pretrain_problems=800,
+                                num_steps=2, max_digits=1, max_value=100,
+                                trap_fraction=0.5, pretrain_trap_fraction=0.3, seed=4)
     return demo_base.problem_sets(cfg)
 
 
@@ -62,9 +62,9 @@ def test_kinds_and_readings_of_each_set():
 
 
 def test_trap_kinds_take_turns():
-    cfg = config.DemoConfig(train_problems=40, heldout_problems=40, pretrain_problems=100,
-                            num_steps=2, max_digits=1, max_value=100, trap_fraction=0.5,
-                            pretrain_trap_fraction=0.5, trap_kinds=("lower", "grow"))
+    cfg = run_config.DemoConfig(train_problems=40, heldout_problems=40, pretrain_problems=100,
+                                num_steps=2, max_digits=1, max_value=100, trap_fraction=0.5,
+                                pretrain_trap_fraction=0.5, trap_kinds=("lower", "grow"))
     for probs in demo_base.problem_sets(cfg).values():
         kinds = [p.meta["trap"] for p in probs if p.meta["trap"]]
         assert kinds[:4] == ["lower", "grow", "lower", "grow"]
@@ -78,7 +78,7 @@ def test_a_task_too_narrow_for_the_sets_is_a_config_error():
 
     from jaxint import configlib
 
-    cfg = config.DemoConfig(train_problems=256, heldout_problems=512, pretrain_problems=100,
+    cfg = run_config.DemoConfig(train_problems=256, heldout_problems=512, pretrain_problems=100,
                             num_steps=2, max_digits=1, max_value=100, ops=("-", "*"),
                             trap_fraction=0.5, seed=1)
     with pytest.raises(configlib.ConfigError, match="demo.ops"):

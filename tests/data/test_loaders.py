@@ -8,7 +8,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from jaxint.data import config, loaders
+from jaxint.data import config as data_config
+from jaxint.data import loaders
 
 GOOD = [
     {"id": "p1", "problem": "What is 1+1?", "answer": "2", "solution": "1+1=2", "source": "toy"},
@@ -88,7 +89,7 @@ def bad_file(tmp_path, raw, overrides):
 @pytest.mark.parametrize(("name", "raw", "overrides", "field"), BAD_ROWS, ids=BAD_IDS)
 def test_bad_row_error_names_file_line_and_field(tmp_path, name, raw, overrides, field):
     path = bad_file(tmp_path, raw, overrides)
-    cfg = config.DatasetConfig(path=str(path), **overrides)
+    cfg = data_config.DatasetConfig(path=str(path), **overrides)
     with pytest.raises(loaders.DataError) as err:
         loaders.load_problems(cfg)
     message = str(err.value)
@@ -104,7 +105,7 @@ def test_bad_row_error_names_file_line_and_field(tmp_path, name, raw, overrides,
 def test_bad_row_skip_counts_and_writes_rejects(tmp_path, name, raw, overrides, field):
     path = bad_file(tmp_path, raw, overrides)
     rejects = tmp_path / "out" / "rejects.jsonl"
-    cfg = config.DatasetConfig(path=str(path), on_bad_row="skip", **overrides)
+    cfg = data_config.DatasetConfig(path=str(path), on_bad_row="skip", **overrides)
     report = loaders.load_with_report(cfg, rejects_path=rejects)
     assert [p.id for p in report.problems] == ["p1", "p2", "p4"]
     assert (report.num_read, report.num_skipped) == (4, 1)
@@ -128,7 +129,7 @@ def test_skip_mode_appends_to_existing_rejects_and_logs(tmp_path, caplog):
     write_jsonl(path, [GOOD[0], "{oops", {"id": "x"}, GOOD[1]])
     rejects = tmp_path / "rejects.jsonl"
     rejects.write_text('{"earlier": true}\n')
-    cfg = config.DatasetConfig(path=str(path), on_bad_row="skip")
+    cfg = data_config.DatasetConfig(path=str(path), on_bad_row="skip")
     problems = loaders.load_problems(cfg, rejects_path=rejects)
     assert [p.id for p in problems] == ["p1", "p2"]
     lines = rejects.read_text().splitlines()
@@ -141,7 +142,8 @@ def test_no_rejects_file_when_nothing_rejected(tmp_path):
     path = tmp_path / "pool.jsonl"
     write_jsonl(path, GOOD)
     report = loaders.load_with_report(
-        config.DatasetConfig(path=str(path), on_bad_row="skip"), rejects_path=tmp_path / "r.jsonl"
+        data_config.DatasetConfig(path=str(path), on_bad_row="skip"),
+        rejects_path=tmp_path / "r.jsonl"
     )
     assert report.num_skipped == 0 and report.rejects_path is None
     assert not (tmp_path / "r.jsonl").exists()
@@ -158,7 +160,7 @@ def test_field_mapping_conversions_and_meta(tmp_path):
             {"uid": 7, "question": "Q3", "gold": 12},
         ],
     )
-    cfg = config.DatasetConfig(
+    cfg = data_config.DatasetConfig(
         path=str(path),
         id_key="uid",
         problem_key="question",
@@ -178,13 +180,13 @@ def test_blank_line_keeps_line_numbers_in_errors(tmp_path):
     path = tmp_path / "pool.jsonl"
     write_jsonl(path, [GOOD[0], "", "   ", {"id": "z", "problem": "q"}])
     with pytest.raises(loaders.DataError, match="line 4"):
-        loaders.load_problems(config.DatasetConfig(path=str(path)))
+        loaders.load_problems(data_config.DatasetConfig(path=str(path)))
 
 
 def test_empty_solution_is_none_and_limit(tmp_path):
     path = tmp_path / "pool.jsonl"
     write_jsonl(path, [dict(GOOD[0], solution="  "), GOOD[1], {"broken": True}])
-    problems = loaders.load_problems(config.DatasetConfig(path=str(path), limit=2))
+    problems = loaders.load_problems(data_config.DatasetConfig(path=str(path), limit=2))
     assert [p.id for p in problems] == ["p1", "p2"]  # the bad third row is never read
     assert problems[0].solution is None
 
@@ -205,7 +207,7 @@ def test_json_gz_and_parquet_give_the_same_problems(tmp_path):
         handle.write(json.dumps(GOOD))
     pq.write_table(pa.Table.from_pylist(GOOD), tmp_path / "d.parquet")
     for name in ("a.json", "b.jsonl.gz", "c.json.gz", "d.parquet"):
-        cfg = config.DatasetConfig(path=str(tmp_path / name))
+        cfg = data_config.DatasetConfig(path=str(tmp_path / name))
         assert as_tuples(loaders.load_problems(cfg)) == expected_problems(), name
 
 
@@ -213,29 +215,29 @@ def test_parquet_bad_row_names_row(tmp_path):
     rows = [GOOD[0], dict(GOOD[1], answer=None)]
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "d.parquet")
     with pytest.raises(loaders.DataError) as err:
-        loaders.load_problems(config.DatasetConfig(path=str(tmp_path / "d.parquet")))
+        loaders.load_problems(data_config.DatasetConfig(path=str(tmp_path / "d.parquet")))
     assert "row 2" in str(err.value) and err.value.field == "answer"
 
 
 def test_json_list_bad_row_and_whole_file_errors(tmp_path):
     (tmp_path / "a.json").write_text(json.dumps([GOOD[0], {"id": "q", "problem": 3}]))
     with pytest.raises(loaders.DataError) as err:
-        loaders.load_problems(config.DatasetConfig(path=str(tmp_path / "a.json")))
+        loaders.load_problems(data_config.DatasetConfig(path=str(tmp_path / "a.json")))
     assert (err.value.line, err.value.field) == (2, "problem") and "row 2" in str(err.value)
     (tmp_path / "b.json").write_text(json.dumps({"rows": GOOD}))
     with pytest.raises(loaders.DataError, match="list of objects"):
-        loaders.load_problems(config.DatasetConfig(path=str(tmp_path / "b.json")))
+        loaders.load_problems(data_config.DatasetConfig(path=str(tmp_path / "b.json")))
     (tmp_path / "c.json").write_text("[{")
     with pytest.raises(loaders.DataError, match="invalid JSON"):
-        loaders.load_problems(config.DatasetConfig(path=str(tmp_path / "c.json")))
+        loaders.load_problems(data_config.DatasetConfig(path=str(tmp_path / "c.json")))
 
 
 def test_unknown_sources_are_clear_errors(tmp_path):
     with pytest.raises(loaders.DataError, match="math500"):  # lists the bundled names
-        loaders.load_problems(config.DatasetConfig(path=str(tmp_path / "missing.jsonl")))
+        loaders.load_problems(data_config.DatasetConfig(path=str(tmp_path / "missing.jsonl")))
     (tmp_path / "x.csv").write_text("a,b\n")
     with pytest.raises(loaders.DataError, match="unsupported file type"):
-        loaders.load_problems(config.DatasetConfig(path=str(tmp_path / "x.csv")))
+        loaders.load_problems(data_config.DatasetConfig(path=str(tmp_path / "x.csv")))
 
 
 @pytest.mark.parametrize("spec", ["hf:some-org/some-set:test", "LOCAL_DIR"])
@@ -243,4 +245,4 @@ def test_hf_without_datasets_says_how_to_install(tmp_path, monkeypatch, spec):
     monkeypatch.setitem(sys.modules, "datasets", None)  # makes `import datasets` fail
     path = str(tmp_path) if spec == "LOCAL_DIR" else spec
     with pytest.raises(ImportError, match=r"pip install 'jaxint\[hf\]'"):
-        loaders.load_problems(config.DatasetConfig(path=path))
+        loaders.load_problems(data_config.DatasetConfig(path=path))

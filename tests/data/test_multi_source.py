@@ -6,7 +6,8 @@ import pytest
 
 from jaxint import config as run_config
 from jaxint import configlib
-from jaxint.data import config, loaders
+from jaxint.data import config as data_config
+from jaxint.data import loaders
 
 
 def _write(path, rows):
@@ -18,12 +19,12 @@ def test_sources_load_in_order_and_keep_their_source(tmp_path):
     a = _write(tmp_path / "a.jsonl", [{"id": "a1", "problem": "p", "answer": "1"}])
     b = _write(tmp_path / "b.jsonl", [{"id": "b1", "problem": "q", "answer": "2",
                                        "source": "B set"}])
-    problems = loaders.load_problems(config.DatasetConfig(path=[a, b]))
+    problems = loaders.load_problems(data_config.DatasetConfig(path=[a, b]))
     assert [(p.id, p.source) for p in problems] == [("a1", "a"), ("b1", "B set")]
 
 
 def test_bundled_hard_sets_combine_without_id_clashes():
-    cfg = config.DatasetConfig(path=["aime-1983-2023", "olympiadbench"], decontaminate=False)
+    cfg = data_config.DatasetConfig(path=["aime-1983-2023", "olympiadbench"], decontaminate=False)
     problems = loaders.load_problems(cfg)
     assert len(problems) == 975 + 675
     assert len({p.id for p in problems}) == 975 + 675
@@ -34,7 +35,7 @@ def test_an_id_repeated_in_another_source_names_both_files(tmp_path):
     b = _write(tmp_path / "b.jsonl", [{"id": "p2", "problem": "q", "answer": "1"},
                                       {"id": "p1", "problem": "r", "answer": "1"}])
     with pytest.raises(loaders.DataError) as err:
-        loaders.load_problems(config.DatasetConfig(path=[a, b]))
+        loaders.load_problems(data_config.DatasetConfig(path=[a, b]))
     assert (err.value.file, err.value.line, err.value.field) == (b, 2, "id")
     assert f"first at {a} line 1" in str(err.value)
 
@@ -44,9 +45,9 @@ def test_a_bad_row_in_the_second_source_names_its_file_and_line(tmp_path, capsys
     b = _write(tmp_path / "b.jsonl", [{"id": "b1", "problem": "q", "answer": "1"},
                                       {"id": "b2", "answer": "1"}])
     with pytest.raises(loaders.DataError, match=r"b\.jsonl: line 2: field 'problem'"):
-        loaders.load_problems(config.DatasetConfig(path=[a, b]))
+        loaders.load_problems(data_config.DatasetConfig(path=[a, b]))
     rejects = tmp_path / "rejects.jsonl"
-    cfg = config.DatasetConfig(path=[a, b], on_bad_row="skip")
+    cfg = data_config.DatasetConfig(path=[a, b], on_bad_row="skip")
     report = loaders.load_with_report(cfg, rejects_path=rejects)
     assert [p.id for p in report.problems] == ["a1", "b1"]
     assert json.loads(rejects.read_text())["file"] == b
@@ -55,7 +56,7 @@ def test_a_bad_row_in_the_second_source_names_its_file_and_line(tmp_path, capsys
 def test_an_unknown_source_in_the_list_fails_before_reading(tmp_path):
     a = _write(tmp_path / "a.jsonl", [{"id": "a1", "problem": "p", "answer": "1"}])
     with pytest.raises(loaders.DataError, match="no-such-file"):
-        loaders.load_problems(config.DatasetConfig(path=[a, "no-such-file.jsonl"]))
+        loaders.load_problems(data_config.DatasetConfig(path=[a, "no-such-file.jsonl"]))
 
 
 def test_path_list_from_yaml_and_overrides(tmp_path):
@@ -72,4 +73,4 @@ def test_path_list_from_yaml_and_overrides(tmp_path):
 @pytest.mark.parametrize("path", [[], ["a.jsonl", "a.jsonl"], ["ok.jsonl", ""]])
 def test_bad_path_lists_are_config_errors(path):
     with pytest.raises(ValueError, match="DatasetConfig.path"):
-        config.DatasetConfig(path=path)
+        data_config.DatasetConfig(path=path)

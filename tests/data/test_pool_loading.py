@@ -4,13 +4,14 @@ file by file."""
 
 import json
 
-from jaxint import config, drift, loop
+from jaxint import config as run_config
+from jaxint import drift, loop
 
 
 def test_pipeline_pool_records_dropped_rows(tmp_path):
-    cfg = config.load(None, [f"out_dir={tmp_path}", "name=r",
-                             "data.path=[aime-1983-2023,olympiadbench]",
-                             "data.exclude_flags=[in_math_train]"])
+    cfg = run_config.load(None, [f"out_dir={tmp_path}", "name=r",
+                                 "data.path=[aime-1983-2023,olympiadbench]",
+                                 "data.exclude_flags=[in_math_train]"])
     problems = loop.Pipeline(cfg, progress=False).problems()
     run = tmp_path / "r"
     # shared/data/README.md: 647 AIME rows without MATH-train or eval overlaps, 634 OlympiadBench.
@@ -26,8 +27,8 @@ def test_pipeline_pool_records_dropped_rows(tmp_path):
 
 
 def test_a_list_of_sources_is_fingerprinted_per_file(tmp_path):
-    one = config.load(None, ["data.path=aime-1983-2023"])
-    two = config.load(None, ["data.path=[aime-1983-2023,olympiadbench]"])
+    one = run_config.load(None, ["data.path=aime-1983-2023"])
+    two = run_config.load(None, ["data.path=[aime-1983-2023,olympiadbench]"])
     digest = drift.stage_values(one, "generate")["inputs.data"]
     digests = drift.stage_values(two, "generate")["inputs.data"]
     assert isinstance(digest, str) and len(digests) == 2 and digests[0] == digest

@@ -12,14 +12,17 @@ import numpy as np
 import pytest
 
 from jaxint import sample_score
-from jaxint.evaluation import config, evaluate
+from jaxint.data import records
+from jaxint.evaluation import config as eval_config
+from jaxint.evaluation import evaluate
+from jaxint.sampling.config import SamplingConfig
 from tests.train import tiny
 
 # Sampling shaped like the GRPO tests' rollouts (4 prompts x 8 samples, 32 slots, T = 1).
-CFG = config.EvalConfig(
-    dataset="synthetic-easy", n=8, ks=(1, 2, 8), max_new_tokens=24, temperature=1.0,
-    top_k=0, top_p=1.0, max_batch_slots=32, chunk_steps=8, shard_size=4, seed=0,
-    verify_timeout_s=5.0,
+CFG = eval_config.EvalConfig(
+    dataset="synthetic-easy", n=8, ks=(1, 2, 8), shard_size=4, seed=0, verify_timeout_s=5.0,
+    sampling=SamplingConfig(max_new_tokens=24, temperature=1.0, top_k=0, top_p=1.0,
+                            max_batch_slots=32, chunk_steps=8),
 )
 
 
@@ -64,7 +67,7 @@ def test_writes_per_problem_results_and_summary(model_and_problems, first_run):
         assert r["answer"] == p.answer and r["n"] == 8
         assert len(r["rewards"]) == len(r["completions"]) == len(r["lengths"]) == 8
         assert set(r["rewards"]) <= {0, 1} and sum(r["rewards"]) == r["num_correct"]
-        assert all(0 < n <= CFG.max_new_tokens for n in r["lengths"])
+        assert all(0 < n <= CFG.sampling.max_new_tokens for n in r["lengths"])
     correct = [r["num_correct"] for r in records]
     assert 0 < sum(correct) < 64, correct
     assert json.loads((out / "summary.json").read_text()) == summary
@@ -115,9 +118,10 @@ def test_stale_shards_are_neither_reused_nor_counted(model_and_problems, first_r
     with monkeypatch.context() as m:
         m.setattr(sample_score, "sample", no_sampling)
         limited = _evaluate(model_and_problems, tmp_path,
-                            config.EvalConfig(**{**CFG.__dict__, "limit": 4}))
+                            eval_config.EvalConfig(**{**CFG.__dict__, "limit": 4}))
     assert limited == {"dataset": CFG.dataset, "n": 8,
-                       **evaluate.summarize(first_four, CFG.ks)}
+                       **evaluate.summarize([records.EvalResult.from_json(r) for r in first_four],
+                                            CFG.ks)}
 
     others = tiny.easy_problems(16, seed=6)[8:]
     summary = _evaluate(model_and_problems, tmp_path, problems=others)

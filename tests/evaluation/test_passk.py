@@ -8,6 +8,7 @@ from fractions import Fraction
 
 import pytest
 
+from jaxint.data import records
 from jaxint.evaluation import evaluate, passk
 
 
@@ -61,8 +62,8 @@ def test_summary_and_table():
     """The evaluation summary: pass@1 = mean accuracy over all samples (equal n), pass@k
     from the closed form, the number of problems with at least one correct sample; the
     table shows them in percent."""
-    records = [{"n": 8, "num_correct": c} for c in (0, 1, 3, 8)]
-    summary = evaluate.summarize(records, [1, 4, 8])
+    results = [records.EvalResult(str(c), None, (1,) * c + (0,) * (8 - c)) for c in (0, 1, 3, 8)]
+    summary = evaluate.summarize(results, [1, 4, 8])
     assert summary["problems"] == 4 and summary["solved"] == 3
     assert summary["pass@1"] == pytest.approx((0 + 1 + 3 + 8) / 32)
     assert summary["pass@4"] == pytest.approx(

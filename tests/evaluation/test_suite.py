@@ -10,9 +10,11 @@ import json
 import pytest
 
 from jaxint import cli
-from jaxint.evaluation import config, evaluate, suite
+from jaxint.data import records
+from jaxint.evaluation import config as eval_config
+from jaxint.evaluation import evaluate, suite
 
-CFG = config.EvalConfig(n=8, ks=(1, 2), limit=2, shard_size=1)
+CFG = eval_config.EvalConfig(n=8, ks=(1, 2), limit=2, shard_size=1)
 
 
 @pytest.fixture
@@ -21,7 +23,8 @@ def fake_evaluate(monkeypatch):
 
     def fake(model, tokenizer, problems, cfg, out_dir, *, mesh=None, progress=True):
         calls.append((cfg, list(problems), out_dir))
-        results = [{"n": cfg.n, "num_correct": 2} for _ in problems[: cfg.limit]]
+        results = [records.EvalResult(p.id, p.answer, (1, 1) + (0,) * (cfg.n - 2))
+                   for p in problems[: cfg.limit]]
         return {"dataset": cfg.dataset, "n": cfg.n, **evaluate.summarize(results, cfg.ks)}
 
     monkeypatch.setattr(evaluate, "evaluate", fake)
@@ -77,9 +80,9 @@ def test_pass_at_8_needs_eight_samples():
 
 
 def test_suite_names_agree_everywhere():
-    assert tuple(suite.SUITES) == config.SUITE_NAMES == cli.SUITES
+    assert tuple(suite.SUITES) == eval_config.SUITE_NAMES == cli.SUITES
     with pytest.raises(ValueError, match="eval.suite"):
-        config.EvalConfig(suite="nope")
+        eval_config.EvalConfig(suite="nope")
 
 
 def test_cli_rejects_suite_with_dataset():

@@ -69,3 +69,10 @@ def planted(problems, kinds_by_index):
         attempts.append({"problem_id": problem.id, "sample_index": 0, "completion": bad.text,
                          "step": bad.step, "kind": bad.kind})
     return attempts
+
+
+def as_attempts(rows):
+    """Attempt-like dicts as the intervene stage takes them: failed `records.Attempt`s."""
+    from jaxint.data import records
+
+    return [records.Attempt.from_json({**row, "reward": 0.0}) for row in rows]

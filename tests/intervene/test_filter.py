@@ -13,7 +13,8 @@ import pytest
 from jaxint import intervene, rundir, sample_score, sampling
 from jaxint.data import chat
 from jaxint.data import records as records_lib
-from jaxint.intervene import conditioning, config, filter, interveners, proposals
+from jaxint.intervene import conditioning, filter, interveners, proposals
+from jaxint.intervene import config as intervene_config
 from jaxint.intervene import steps as steps_lib
 from jaxint.stages import filter as filter_stage
 from tests.intervene.conftest import planted
@@ -57,8 +58,9 @@ def test_continuation_prompt_is_the_sft_prefix(char_tokenizer):
 
 
 def filter_cfg(**overrides):
-    return config.FilterConfig(num_samples=N, min_correct=1, max_new_tokens=8, shard_size=4,
-                               score_workers=1, **overrides)
+    return intervene_config.FilterConfig(
+        num_samples=N, min_correct=1, shard_size=4, score_workers=1,
+        sampling=dataclasses.replace(BASE, max_new_tokens=8), **overrides)
 
 
 # One fill of all 4 x N samples: every call below compiles (or reuses) the same shapes.
@@ -73,7 +75,7 @@ def test_filter_stage_bookkeeping_and_resume(tmp_path, tiny_model, char_tokenize
     by_id = {p.id: p for p in problems}
     summary = filter_stage.run(rundir.RunDir(tmp_path), filter_cfg(), problems=by_id,
                                interventions=records, model=tiny_model, tokenizer=char_tokenizer,
-                               sampling_base=BASE, progress=False)
+                               progress=False)
     rows = list(rundir.Shards(tmp_path / "filter", "shard").read())
     assert len(rows) == len(records)
     for is_solved, row in zip(solved, rows, strict=True):
@@ -112,7 +114,7 @@ def test_filter_skips_targets_over_max_prompt_tokens(tmp_path, tiny_model, char_
         seen.extend(len(p) for p in prompts), real(model, prompts, *a, **k))[1])
     summary = filter_stage.run(rundir.RunDir(tmp_path), filter_cfg(max_prompt_tokens=limit),
                                problems=by_id, interventions=records, model=tiny_model,
-                               tokenizer=char_tokenizer, sampling_base=BASE, progress=False)
+                               tokenizer=char_tokenizer, progress=False)
     assert max(seen) <= limit and len(seen) == len(records) - 1
     row = list(rundir.Shards(tmp_path / "filter", "shard").read())[long]
     assert row["rejected"] == "prompt_too_long" and row["kept"] is False

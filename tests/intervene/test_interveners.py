@@ -7,7 +7,7 @@ import pytest
 from jaxint import intervene, sampling
 from jaxint.data import synthetic
 from jaxint.intervene import interveners, parsing, steps
-from tests.intervene.conftest import planted
+from tests.intervene.conftest import as_attempts, planted
 
 # (planted step, kind) per problem; "answer" is the boxed-answer step; None: a correct attempt.
 SPECS = [
@@ -133,7 +133,8 @@ def test_turn1_that_cannot_fit_with_its_reply_budget_never_reaches_prefill(
     problem under the 30K default, with 16K new tokens) is skipped ``prompt_too_long``
     before any sampling; the stage lists it in intervene/rejects.jsonl and its stats."""
     from jaxint import rundir
-    from jaxint.intervene import config, prompts
+    from jaxint.intervene import config as intervene_config
+    from jaxint.intervene import prompts
     from jaxint.stages import intervene as stage
 
     problem = synthetic_problems[0]
@@ -141,11 +142,13 @@ def test_turn1_that_cannot_fit_with_its_reply_budget_never_reaches_prefill(
     n = prompts.prompt_tokens(char_tokenizer, prompts.turn1_messages(templates, problem))
     calls = []
     monkeypatch.setattr(sampling, "generate_chat", lambda *a, **k: calls.append(a))
-    cfg = config.InterveneConfig(max_prompt_tokens=n + 10, max_new_tokens=64,
-                                 proposals_per_attempt=2)
+    cfg = intervene_config.InterveneConfig(max_prompt_tokens=n + 10,
+                                           sampling=sampling.SamplingConfig(max_new_tokens=64),
+                                           proposals_per_attempt=2)
     intervener = stage.make_intervener(cfg, model=tiny_model, tokenizer=char_tokenizer,
                                        progress=False)
-    attempts = [{"problem_id": problem.id, "sample_index": 0, "completion": "1 + 1 = 2"}]
+    attempts = as_attempts(
+        [{"problem_id": problem.id, "sample_index": 0, "completion": "1 + 1 = 2"}])
     summary = stage.run(rundir.RunDir(tmp_path), cfg, problems={problem.id: problem},
                                   attempts=attempts, intervener=intervener, progress=False)
     assert calls == []  # nothing was sampled

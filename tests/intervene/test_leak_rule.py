@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from jaxint.intervene import config, leak, parsing
+from jaxint.intervene import config as intervene_config
+from jaxint.intervene import leak, parsing
 
 CASES = [
     # (content, gold, paper rule leaks?, normalized rule leaks?)
@@ -36,7 +37,7 @@ def test_parse_applies_the_rule():
 
 def test_unknown_rule_is_refused():
     with pytest.raises(ValueError, match="InterveneConfig.leak_rule"):
-        config.InterveneConfig(leak_rule="raw")
+        intervene_config.InterveneConfig(leak_rule="raw")
     with pytest.raises(ValueError, match="leak rule must be one of"):
         leak.leaked("a", "b", "raw")
-    assert config.InterveneConfig().leak_rule == "normalized"
+    assert intervene_config.InterveneConfig().leak_rule == "normalized"

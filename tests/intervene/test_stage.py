@@ -6,9 +6,10 @@ import pytest
 
 from jaxint import rundir
 from jaxint.data import synthetic
-from jaxint.intervene import config, interveners, proposals
+from jaxint.intervene import config as intervene_config
+from jaxint.intervene import interveners, proposals
 from jaxint.stages import intervene as stage
-from tests.intervene.conftest import planted
+from tests.intervene.conftest import as_attempts, planted
 
 K = 2
 SPECS_A = [(1, "arithmetic"), (2, "operand"), (1, "malformed"), None]
@@ -38,10 +39,10 @@ class Counting:
 
 
 def run_stage(root, problems, attempts, intervener, **overrides):
-    cfg = config.InterveneConfig(intervener="oracle", proposals_per_attempt=K, shard_size=3,
-                                 **overrides)
+    cfg = intervene_config.InterveneConfig(intervener="oracle", proposals_per_attempt=K,
+                                           shard_size=3, **overrides)
     return stage.run(rundir.RunDir(root), cfg, problems={p.id: p for p in problems},
-                               attempts=attempts, intervener=intervener, progress=False)
+                     attempts=as_attempts(attempts), intervener=intervener, progress=False)
 
 
 def read(path):
@@ -103,16 +104,24 @@ def test_bad_attempts_are_refused(tmp_path, synthetic_problems):
     with pytest.raises(ValueError, match="unknown problem_id 'nope'"):
         run_stage(tmp_path, synthetic_problems,
                   [{"problem_id": "nope", "sample_index": 0, "completion": "x"}], Counting())
-    with pytest.raises(ValueError, match=r"attempt 0: missing fields \['completion'\]"):
+    with pytest.raises(ValueError, match=r"attempt row lacks \['completion'\]"):
         run_stage(tmp_path, synthetic_problems,
                   [{"problem_id": synthetic_problems[0].id, "sample_index": 0}], Counting())
 
 
+def test_an_attempt_without_text_has_no_steps(tmp_path, synthetic_problems):
+    """A completion the sampler decoded to nothing (None) is an item without steps."""
+    summary = run_stage(tmp_path, synthetic_problems[:1], [
+        {"problem_id": synthetic_problems[0].id, "sample_index": 0, "completion": None}],
+        Counting())
+    assert summary["rejected"]["no_steps"] == K and summary["interventions"] == 0
+
+
 def test_make_intervener():
-    oracle = stage.make_intervener(config.InterveneConfig(intervener="oracle"))
+    oracle = stage.make_intervener(intervene_config.InterveneConfig(intervener="oracle"))
     assert isinstance(oracle, interveners.OracleIntervener)
     with pytest.raises(ValueError, match="'policy' needs a model"):
-        stage.make_intervener(config.InterveneConfig())
+        stage.make_intervener(intervene_config.InterveneConfig())
 
 
 def test_leak_check_can_be_turned_off(tmp_path, synthetic_problems):
@@ -154,7 +163,8 @@ def test_echo_check_uses_the_interveners_own_templates(tmp_path):
     phrase = "write the purple elephant correction right here in full please"
     problem = synthetic.make_problems(1, seed=0, num_steps=2)[0]
     item = interveners.Item(problem, 0, ("1 + 1 = 3", "\\boxed{3}"))
-    cfg = config.InterveneConfig(intervener="oracle", proposals_per_attempt=1, check_leaks=False)
+    cfg = intervene_config.InterveneConfig(intervener="oracle", proposals_per_attempt=1,
+                                           check_leaks=False)
     rows, _ = proposals.propose_shard(_FixedReply(phrase, custom), [item], cfg, salt=0)
     assert rows[0]["rejected"] == "template_echo"
     rows, _ = proposals.propose_shard(_FixedReply(phrase), [item], cfg, salt=0)

@@ -2,6 +2,7 @@
 
 import pytest
 
+from jaxint.data import records
 from jaxint.intervene import stats
 
 
@@ -22,7 +23,7 @@ ROWS = [
     row("p3", 0, 1, "prompt_too_long"),
     row("p4", 0, 0, None, 7, 7),
 ]
-KEPT = [{"problem_id": "p1"}, {"problem_id": "p1"}, {"problem_id": "p4"}]
+KEPT = [records.Intervention(pid, 0, 0, 1, "c", ("s",), "", "c") for pid in ("p1", "p1", "p4")]
 
 
 def test_proposal_stats():
@@ -57,12 +58,9 @@ def test_relative_bins(location, num_steps, expected):
 
 
 def test_filter_stats():
-    rows = [
-        {"problem_id": "a", "num_samples": 4, "num_correct": 0, "kept": False},
-        {"problem_id": "a", "num_samples": 4, "num_correct": 1, "kept": True},
-        {"problem_id": "b", "num_samples": 4, "num_correct": 3, "kept": True},
-        {"problem_id": "c", "num_samples": 4, "num_correct": 0, "kept": False},
-    ]
+    rows = [records.Continuation(pid, 0, 1, rewards, (1,) * 4, None, kept)
+            for pid, rewards, kept in (("a", (0, 0, 0, 0), False), ("a", (0, 1, 0, 0), True),
+                                       ("b", (1, 1, 0, 1), True), ("c", (0, 0, 0, 0), False))]
     assert stats.filter_stats(rows) == {
         "interventions": 4, "kept": 2, "pass_rate": 0.5, "num_samples": 16, "num_correct": 4,
         "mean_accuracy": 0.25, "problems": 3, "problems_kept": 2,

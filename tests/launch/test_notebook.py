@@ -24,12 +24,12 @@ NOTEBOOK = pathlib.Path(__file__).resolve().parents[2] / "launch" / "colab_tpu.i
 TINY_DEMO = " ".join([
     "demo.train_problems=8", "demo.heldout_problems=4", "demo.pretrain_problems=32",
     "demo.pretrain_steps=2", "demo.pretrain_batch=8",
-    "generate.samples_per_problem=2", "generate.max_new_tokens=32",
+    "generate.samples_per_problem=2", "generate.sampling.max_new_tokens=32",
     "filter.enabled=false",
     "sft.epochs=1", "sft.batch_size=8", "sft.max_steps=2",
     "rl.steps=1", "rl.prompts_per_step=4", "rl.samples_per_prompt=2", "rl.mini_batch_prompts=4",
-    "rl.max_new_tokens=32",
-    "eval.n=1", "eval.ks=[1]", "eval.max_new_tokens=32",
+    "rl.sampling.max_new_tokens=32",
+    "eval.n=1", "eval.ks=[1]", "eval.sampling.max_new_tokens=32",
 ])
 CELL_TIMEOUT_S = 900
 

@@ -13,7 +13,8 @@ import re
 import numpy as np
 import pytest
 
-from jaxint import config, rundir
+from jaxint import config as run_config
+from jaxint import rundir
 from jaxint.metrics import config as metrics_config
 from jaxint.metrics import writers
 from jaxint.train import preemption
@@ -153,10 +154,10 @@ def test_only_process_zero_writes(tmp_path, monkeypatch):
 def test_logging_section_loads_from_yaml_and_overrides(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("logging:\n  tensorboard: tb\n  wandb: {project: p, mode: offline}\n")
-    cfg = config.load(path, ["logging.wandb.tags=[a,b]"])
+    cfg = run_config.load(path, ["logging.wandb.tags=[a,b]"])
     assert cfg.logging.tensorboard == "tb"
     assert (cfg.logging.wandb.project, cfg.logging.wandb.mode) == ("p", "offline")
     assert cfg.logging.wandb.tags == ("a", "b")
-    assert config.load(None, []).logging.wandb.project is None  # off by default
+    assert run_config.load(None, []).logging.wandb.project is None  # off by default
     with pytest.raises(ValueError, match="logging.wandb.mode"):
-        config.load(None, ["logging.wandb.mode=sometimes"])
+        run_config.load(None, ["logging.wandb.mode=sometimes"])

@@ -11,7 +11,7 @@ import safetensors.numpy
 from flax import nnx
 
 from jaxint import models
-from jaxint.models import config as config_lib
+from jaxint.models import config as model_config
 from tests.fixtures import jaxint_models
 from tests.fixtures import tiny_hf as tiny_hf_lib
 
@@ -62,12 +62,12 @@ def test_export_refuses_flags_transformers_would_not_build():
     """A Qwen3 without q/k norm would load in transformers with fresh norms: refuse it."""
     cfg = dataclasses.replace(CONFIGS["qwen3"], qk_norm=False)
     with pytest.raises(ValueError, match="qk_norm"):
-        config_lib.to_hf_config(cfg)
+        model_config.to_hf_config(cfg)
     with pytest.raises(ValueError, match="attention_bias"):
-        config_lib.to_hf_config(dataclasses.replace(CONFIGS["llama"], attention_bias=True))
-    hf = config_lib.to_hf_config(CONFIGS["llama"])
+        model_config.to_hf_config(dataclasses.replace(CONFIGS["llama"], attention_bias=True))
+    hf = model_config.to_hf_config(CONFIGS["llama"])
     with pytest.raises(ValueError, match="attention_bias=true"):  # it would bias o_proj too
-        config_lib.from_hf_config({**hf, "attention_bias": True})
+        model_config.from_hf_config({**hf, "attention_bias": True})
 
 
 def test_sharded_save_has_index_and_round_trips(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jaxint.models import config as config_lib
+from jaxint.models import config as model_config
 from jaxint.models import presets
 
 REQUIRED = [
@@ -68,4 +68,4 @@ def test_every_preset_is_consistent(name):
     assert cfg.head_dim % 2 == 0  # rotary halves
     assert cfg.model_type in ("qwen3", "qwen2", "llama")
     # config.json round trip: exportable, and read back to the same architecture.
-    assert config_lib.from_hf_config(config_lib.to_hf_config(cfg)) == cfg
+    assert model_config.from_hf_config(model_config.to_hf_config(cfg)) == cfg

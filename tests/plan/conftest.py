@@ -12,10 +12,11 @@ TINY = [
     "mesh.data=1", "mesh.fsdp=4", "mesh.tensor=2",
     "sft.batch_size=16", "sft.micro_batch_size=8", "sft.seq_len=128",
     "rl.prompts_per_step=4", "rl.samples_per_prompt=4", "rl.mini_batch_prompts=4",
-    "rl.micro_batch_size=8", "rl.max_new_tokens=64", "rl.max_batch_slots=16",
-    "rl.chunk_steps=8",
-    "generate.samples_per_problem=2", "generate.max_new_tokens=64",
-    "generate.max_batch_slots=16", "generate.chunk_steps=8", "generate.shard_size=16",
+    "rl.micro_batch_size=8", "rl.sampling.max_new_tokens=64", "rl.sampling.max_batch_slots=16",
+    "rl.sampling.chunk_steps=8",
+    "generate.samples_per_problem=2", "generate.sampling.max_new_tokens=64",
+    "generate.sampling.max_batch_slots=16", "generate.sampling.chunk_steps=8",
+    "generate.shard_size=16",
     "plan.prompt_tokens=64",
 ]
 

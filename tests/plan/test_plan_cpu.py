@@ -53,7 +53,7 @@ def test_train_step_flops_match_the_model(base):
 def test_memory_grows_with_batch_and_sequence(base):
     score = base["grpo_score"].result
     wider = _rows("rl.micro_batch_size=16", functions="grpo_score")["grpo_score"].result
-    longer = _rows("rl.max_new_tokens=192", functions="grpo_score")["grpo_score"].result
+    longer = _rows("rl.sampling.max_new_tokens=192", functions="grpo_score")["grpo_score"].result
     assert wider.shape.startswith("16 x 128") and longer.shape.endswith("x 256")
     for bigger in (wider, longer):
         assert bigger.arguments > score.arguments

@@ -9,12 +9,13 @@ import json
 import pytest
 import yaml
 
-from jaxint import cli, config, drift, loop, rundir
+from jaxint import cli, drift, loop, rundir
+from jaxint import config as run_config
 from tests.test_pipeline import _overrides, workspace  # noqa: F401 - the tiny model + data
 
 
 def _gen(ws, out, *extra):
-    return config.load(None, _overrides(ws, out, ["generate"]) + list(extra))
+    return run_config.load(None, _overrides(ws, out, ["generate"]) + list(extra))
 
 
 def _mtimes(root):
@@ -77,13 +78,13 @@ def test_restart_from_archives_and_reruns(workspace, tmp_path, finished):  # noq
 
 
 def test_a_started_stage_is_checked_too_and_unknown_stages_use_the_whole_config(tmp_path):
-    cfg = config.load(None, [f"out_dir={tmp_path}", "name=r"])
+    cfg = run_config.load(None, [f"out_dir={tmp_path}", "name=r"])
     run = rundir.RunDir(cfg.run_dir)
     run.mark("custom", "running", **drift.record(cfg, "custom"))  # a stage unknown to drift
-    changed = config.load(None, [f"out_dir={tmp_path}", "name=r", "sft.max_steps=7"])
+    changed = run_config.load(None, [f"out_dir={tmp_path}", "name=r", "sft.max_steps=7"])
     with pytest.raises(drift.ConfigDriftError, match=r"custom: sft\.max_steps: None -> 7"):
         drift.check(run, changed, ["custom"])
-    drift.check(run, config.load(None, [f"out_dir={tmp_path}", "name=r", "mesh.fsdp=2"]),
+    drift.check(run, run_config.load(None, [f"out_dir={tmp_path}", "name=r", "mesh.fsdp=2"]),
                 ["custom"])  # device layout and stage lists are not content
     assert drift.sections("sft") == drift.sections("filter") + ("sft",)
 
@@ -102,15 +103,15 @@ def test_demo_stages_depend_on_what_they_compute_from(tmp_path):
     """The demo's base depends on the model and `demo:` only: an RL setting changes the RL
     stages, never the pretrained base; arm selectors change nothing already computed."""
     args = [f"out_dir={tmp_path}", "name=d", "demo.num_steps=2"]
-    cfg = config.load(None, args)
+    cfg = run_config.load(None, args)
     run = rundir.RunDir(cfg.run_dir)
     for stage in ("base", "rl_matched", "eval_int_rl"):
         run.mark(stage, "done", **drift.record(cfg, stage))
-    lr = config.load(None, args + ["rl.optimizer.lr=5e-5"])
+    lr = run_config.load(None, args + ["rl.optimizer.lr=5e-5"])
     drift.check(run, lr, ["base"])
     with pytest.raises(drift.ConfigDriftError, match="rl_matched: rl.optimizer.lr"):
         drift.check(run, lr, ["rl_matched", "eval_int_rl"])
-    drift.check(run, config.load(None, args + ["demo.full=true", "demo.matched_control=false"]),
+    drift.check(run, run_config.load(None, args + ["demo.full=true", "demo.matched_control=false"]),
                 ["base", "rl_matched", "eval_int_rl"])
     with pytest.raises(drift.ConfigDriftError, match="base: demo.seed: 0 -> 3"):
-        drift.check(run, config.load(None, args + ["demo.seed=3"]), ["base"])
+        drift.check(run, run_config.load(None, args + ["demo.seed=3"]), ["base"])

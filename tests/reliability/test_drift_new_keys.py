@@ -8,11 +8,12 @@ import dataclasses
 
 import pytest
 
-from jaxint import config, drift, rundir
+from jaxint import config as run_config
+from jaxint import drift, rundir
 
 
 def _recorded_without(tmp_path, key: str):
-    cfg = config.load(None, [f"out_dir={tmp_path}", "name=old"])
+    cfg = run_config.load(None, [f"out_dir={tmp_path}", "name=old"])
     run_dir = rundir.RunDir(cfg.run_dir)
     values = {k: v for k, v in drift.record(cfg, "rl")["config"].items() if k != key}
     run_dir.mark("rl", "done", fingerprint=drift.fingerprint(values), config=values)
@@ -21,12 +22,12 @@ def _recorded_without(tmp_path, key: str):
 
 def test_a_new_key_at_its_default_is_no_drift(tmp_path):
     run_dir = _recorded_without(tmp_path, "rl.loss")
-    drift.check(run_dir, config.load(None, [f"out_dir={tmp_path}", "name=old"]), ["rl"])
+    drift.check(run_dir, run_config.load(None, [f"out_dir={tmp_path}", "name=old"]), ["rl"])
 
 
 def test_a_new_key_off_its_default_is_drift(tmp_path):
     run_dir = _recorded_without(tmp_path, "rl.loss")
-    cfg = config.load(None, [f"out_dir={tmp_path}", "name=old", "rl.loss=reinforce"])
+    cfg = run_config.load(None, [f"out_dir={tmp_path}", "name=old", "rl.loss=reinforce"])
     with pytest.raises(drift.ConfigDriftError, match=r"rl.loss: \(absent\) -> 'reinforce'"):
         drift.check(run_dir, cfg, ["rl"])
 
@@ -36,7 +37,7 @@ CREDIT_KEYS = ("rl.credit", "rl.vineppo.", "rl.grpo_lambda.", "rl.oppo.", "rl.ca
 
 def _recorded_before_credit(tmp_path):
     """An rl stage recorded before rl.credit and its option sections existed."""
-    cfg = config.load(None, [f"out_dir={tmp_path}", "name=old"])
+    cfg = run_config.load(None, [f"out_dir={tmp_path}", "name=old"])
     run_dir = rundir.RunDir(cfg.run_dir)
     values = {k: v for k, v in drift.record(cfg, "rl")["config"].items()
               if not k.startswith(CREDIT_KEYS)}
@@ -50,7 +51,7 @@ def test_a_run_from_before_credit_assignment_resumes(tmp_path):
     """rl.credit (default outcome: the GRPO those runs did) and every rl.<method> option at
     its default are no drift."""
     run_dir = _recorded_before_credit(tmp_path)
-    drift.check(run_dir, config.load(None, [f"out_dir={tmp_path}", "name=old"]), ["rl"])
+    drift.check(run_dir, run_config.load(None, [f"out_dir={tmp_path}", "name=old"]), ["rl"])
 
 
 @pytest.mark.parametrize("override, shown", [
@@ -59,7 +60,7 @@ def test_a_run_from_before_credit_assignment_resumes(tmp_path):
 ])
 def test_a_credit_setting_off_its_default_is_drift(tmp_path, override, shown):
     run_dir = _recorded_before_credit(tmp_path)
-    cfg = config.load(None, [f"out_dir={tmp_path}", "name=old", *override.split()])
+    cfg = run_config.load(None, [f"out_dir={tmp_path}", "name=old", *override.split()])
     with pytest.raises(drift.ConfigDriftError, match=shown):
         drift.check(run_dir, cfg, ["rl"])
 
@@ -67,11 +68,11 @@ def test_a_credit_setting_off_its_default_is_drift(tmp_path, override, shown):
 def test_another_methods_options_are_no_part_of_an_rl_stage(tmp_path):
     """Tuning rl.vineppo for `jaxint compare` must not stop a rerun of the outcome stages
     (rl, rl_baseline), nor of another method's credit_ stage; it does change credit_vineppo."""
-    cfg = config.load(None, [f"out_dir={tmp_path}", "name=run"])
+    cfg = run_config.load(None, [f"out_dir={tmp_path}", "name=run"])
     run_dir = rundir.RunDir(cfg.run_dir)
     for stage in ("rl", "rl_baseline", "credit_oppo", "credit_vineppo"):
         run_dir.mark(stage, "done", **drift.record(cfg, stage))
-    tuned = config.load(None, [f"out_dir={tmp_path}", "name=run", "rl.vineppo.k=2"])
+    tuned = run_config.load(None, [f"out_dir={tmp_path}", "name=run", "rl.vineppo.k=2"])
     drift.check(run_dir, tuned, ["rl", "rl_baseline", "credit_oppo"])
     with pytest.raises(drift.ConfigDriftError, match=r"credit_vineppo: rl.vineppo.k: 9 -> 2"):
         drift.check(run_dir, tuned, ["credit_vineppo"])
@@ -83,7 +84,7 @@ def test_another_methods_options_are_no_part_of_an_rl_stage(tmp_path):
 
 
 def test_select_section_is_only_in_selects_fingerprint():
-    cfg = config.load(None, ["select.samples=8"])
+    cfg = run_config.load(None, ["select.samples=8"])
     for stage in ("generate", "verify", "sft", "rl", "eval"):
         assert not any(k.startswith("select.") for k in drift.stage_values(cfg, stage)), stage
     assert drift.stage_values(cfg, "select")["select.samples"] == 8
@@ -93,7 +94,7 @@ def test_select_section_is_only_in_selects_fingerprint():
 def _old_entry(tmp_path, **recorded):
     """A stage entry as jaxint wrote it before manifest schema 2: no `schema`, no
     `data.decontaminate`, `sft.batching` under its old name."""
-    cfg = config.load(None, [f"out_dir={tmp_path}", "name=old"])
+    cfg = run_config.load(None, [f"out_dir={tmp_path}", "name=old"])
     run_dir = rundir.RunDir(cfg.run_dir)
     for stage in ("generate", "sft"):
         values = {k: v for k, v in drift.record(cfg, stage)["config"].items()
@@ -107,7 +108,7 @@ def test_an_old_run_resumes_without_decontamination_as_it_ran(tmp_path):
     """data.decontaminate defaults to true now; a run made before it existed trained on its
     whole pool, so resuming it keeps the whole pool (and that is no drift)."""
     run_dir = _old_entry(tmp_path, **{"sft.batching": "pack"})
-    cfg = config.load(None, [f"out_dir={tmp_path}", "name=old"])
+    cfg = run_config.load(None, [f"out_dir={tmp_path}", "name=old"])
     assert cfg.data.decontaminate is True
     resumed = drift.legacy_settings(run_dir, cfg)
     assert resumed.data.decontaminate is False
@@ -117,7 +118,7 @@ def test_an_old_run_resumes_without_decontamination_as_it_ran(tmp_path):
 
 
 def test_a_new_run_keeps_todays_defaults_and_records_the_schema(tmp_path):
-    cfg = config.load(None, [f"out_dir={tmp_path}", "name=new"])
+    cfg = run_config.load(None, [f"out_dir={tmp_path}", "name=new"])
     run_dir = rundir.RunDir(cfg.run_dir)
     run_dir.mark("generate", "done", **drift.record(cfg, "generate"))
     assert run_dir.manifest()["stages"]["generate"]["schema"] == drift.SCHEMA
@@ -128,7 +129,7 @@ def test_old_sft_batching_names_read_as_todays(tmp_path):
     """`sft.batching: pack` recorded before schema 2 meant row packing (today's `pack_rows`):
     no drift at today's default, drift against today's `pack` (batch = examples)."""
     run_dir = _old_entry(tmp_path, **{"sft.batching": "pack"})
-    cfg = drift.legacy_settings(run_dir, config.load(None, [f"out_dir={tmp_path}", "name=old"]))
+    cfg = drift.legacy_settings(run_dir, run_config.load(None, [f"out_dir={tmp_path}", "name=old"]))
     assert cfg.sft.batching == "pack_rows"
     drift.check(run_dir, cfg, ["sft"])
     with pytest.raises(drift.ConfigDriftError, match=r"sft.batching: 'pack_rows' -> 'pack'"):
@@ -139,14 +140,14 @@ def test_old_sft_batching_names_read_as_todays(tmp_path):
 @pytest.mark.parametrize("key,value", [("rl.export_hf", "true"), ("sft.export_hf", "false"),
                                        ("demo.eval_samples", "4")])
 def test_a_removed_key_is_an_error_that_names_it(key, value):
-    with pytest.raises(config.configlib.ConfigError, match=rf"key '{key}' was removed"):
-        config.load(None, [f"{key}={value}"])
+    with pytest.raises(run_config.configlib.ConfigError, match=rf"key '{key}' was removed"):
+        run_config.load(None, [f"{key}={value}"])
 
 
 def test_a_run_that_recorded_a_removed_key_resumes(tmp_path):
     """sft.export_hf / rl.export_hf were recorded by runs made while they existed; nothing read
     them, so such a run resumes (no drift) under today's config, which lacks them."""
-    cfg = config.load(None, [f"out_dir={tmp_path}", "name=old"])
+    cfg = run_config.load(None, [f"out_dir={tmp_path}", "name=old"])
     run_dir = rundir.RunDir(cfg.run_dir)
     for stage, key in (("sft", "sft.export_hf"), ("rl", "rl.export_hf")):
         values = {**drift.record(cfg, stage)["config"], key: True}

@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from jaxint import config, configlib
+from jaxint import config as run_config
+from jaxint import configlib
 from jaxint.data import config as data_config
 from jaxint.data import loaders
 from jaxint.intervene import parsing
@@ -87,17 +88,23 @@ def test_reloading_does_not_append_the_rejects_again(tmp_path):
 
 
 @pytest.mark.parametrize(("override", "key"), [
-    ("generate.temperature=-1", "generate.temperature"),
-    ("generate.top_p=0", "generate.top_p"),
-    ("generate.top_k=-3", "generate.top_k"),
+    ("generate.sampling.temperature=-1", "generate.sampling.temperature"),
+    ("generate.sampling.top_p=0", "generate.sampling.top_p"),
+    ("generate.sampling.top_k=-3", "generate.sampling.top_k"),
     ("generate.max_prompt_tokens=0", "generate.max_prompt_tokens"),
-    ("eval.temperature=-0.5", "eval.temperature"),
-    ("eval.top_p=1.5", "eval.top_p"),
-    ("rl.top_p=2", "rl.top_p"),
+    ("eval.sampling.temperature=-0.5", "eval.sampling.temperature"),
+    ("eval.sampling.top_p=1.5", "eval.sampling.top_p"),
+    ("rl.sampling.top_p=2", "rl.sampling.top_p"),
+    ("intervene.sampling.max_new_tokens=0", "intervene.sampling.max_new_tokens"),
+    ("filter.sampling.top_k=-1", "filter.sampling.top_k"),
+    ("select.sampling.cache_dtype=int8", "select.sampling.cache_dtype"),
+    ("rl.optimizer.lr=0", "rl.optimizer.lr"),
 ])
 def test_stage_sampling_fields_fail_at_load_under_their_own_key(override, key):
-    with pytest.raises(configlib.ConfigError, match=key.replace(".", r"\.")):
-        config.load(None, [override])
+    """A nested section's check names its full key (`generate.sampling.top_p`), not only its
+    own (`sampling.top_p`)."""
+    with pytest.raises(configlib.ConfigError, match=f"line: {key.replace('.', '[.]')} must be"):
+        run_config.load(None, [override])
 
 
 @pytest.mark.parametrize("yaml_text", ["sft: [1, 2]\n", "generate: 3\n"])
@@ -105,14 +112,14 @@ def test_a_section_given_as_a_scalar_or_list_names_its_key(tmp_path, yaml_text):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml_text)
     with pytest.raises(configlib.ConfigError) as err:
-        config.load(path)
+        run_config.load(path)
     key = yaml_text.split(":")[0]
     assert f"key '{key}'" in str(err.value) and "'?'" not in str(err.value)
     assert "section" in str(err.value) and str(path) in str(err.value)
 
 
 def test_optional_section_may_still_be_cleared():
-    assert config.load(None, ["demo=null"]).demo is None
+    assert run_config.load(None, ["demo=null"]).demo is None
 
 
 GOOD_BLOCK = '<intervention>{"content": "Use 3*4 = 12.", "location": 2}</intervention>\n'

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from jaxint import config, loop, rundir
+from jaxint import config as run_config
+from jaxint import loop, rundir
 from jaxint.data import loaders
 from tests.test_pipeline import _overrides, workspace  # noqa: F401 - the tiny model + data
 
@@ -25,7 +26,7 @@ def test_long_prompts_are_skipped_with_their_reason(workspace, tmp_path):  # noq
     data = tmp_path / "problems.jsonl"
     ids = _problems(workspace, data, [])
     _problems(workspace, data, [ids[1]])
-    cfg = config.load(None, _overrides(workspace, tmp_path, ["generate"]) + [
+    cfg = run_config.load(None, _overrides(workspace, tmp_path, ["generate"]) + [
         f"data.path={data}", "generate.max_prompt_tokens=400"])
     out = loop.Pipeline(cfg, progress=False).run()["generate"]
     assert out["skipped_long_prompts"] == 1 and out["problems"] == 5 and out["records"] == 10
@@ -37,7 +38,7 @@ def test_long_prompts_are_skipped_with_their_reason(workspace, tmp_path):  # noq
 
 
 def test_every_prompt_too_long_is_an_error_naming_the_key(workspace, tmp_path):  # noqa: F811
-    cfg = config.load(None, _overrides(workspace, tmp_path, ["generate"]) + [
+    cfg = run_config.load(None, _overrides(workspace, tmp_path, ["generate"]) + [
         "generate.max_prompt_tokens=5"])
     with pytest.raises(loaders.DataError, match=r"all 6 problems .* generate\.max_prompt_tokens=5"):
         loop.Pipeline(cfg, progress=False).run()

@@ -160,11 +160,14 @@ def test_cache_length_from_max_prompt_tokens_bounds_per_prompt_budgets(sharp_qwe
         ("chunk_steps", 0),
         ("max_prompt_tokens", 0),
         ("max_cache_tokens", 0),
+        ("temperature", float("nan")),
+        ("cache_dtype", "int8"),
     ],
 )
 def test_config_errors_name_the_field(field, value):
-    """Invalid settings fail at construction with the field name and the value received."""
-    with pytest.raises(ValueError, match=rf"sampling\.{field}: invalid value {value!r}"):
+    """Invalid settings fail at construction with the field name, the rule and the value
+    received."""
+    with pytest.raises(ValueError, match=rf"sampling\.{field} must be .*, got {value!r}"):
         sampling.SamplingConfig(**{field: value})
 
 

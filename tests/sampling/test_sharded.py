@@ -14,7 +14,7 @@ import pytest
 from flax import nnx
 
 from jaxint import models, sampling
-from jaxint.parallel import config as mesh_config
+from jaxint.parallel import config as parallel_config
 from jaxint.parallel import mesh as mesh_lib
 from tests.sampling import helpers
 
@@ -70,7 +70,8 @@ def initialised():
     def get(name: str):
         if name not in cache:
             data, fsdp, tensor = MESHES[name]
-            mesh = mesh_lib.make_mesh(mesh_config.MeshConfig(data=data, fsdp=fsdp, tensor=tensor))
+            mesh = mesh_lib.make_mesh(
+                parallel_config.MeshConfig(data=data, fsdp=fsdp, tensor=tensor))
             cache[name] = (mesh, nnx.split(models.random_init(CFG, seed=0, mesh=mesh)))
         return cache[name]
 

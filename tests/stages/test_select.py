@@ -9,13 +9,15 @@ import pathlib
 
 import pytest
 
-from jaxint import cli, config, drift, loop, rundir
-from jaxint.data import loaders
+from jaxint import cli, drift, loop, rundir
+from jaxint import config as run_config
+from jaxint.data import loaders, records
 from jaxint.stages import config as stages_config
 from jaxint.stages import select
 from tests.test_pipeline import _overrides, workspace  # noqa: F401 - the tiny model + data
 
-SELECT = ["select.samples=2", "select.max_new_tokens=8", "select.shard_size=2"]
+SELECT = ["select.samples=2", "select.sampling.max_new_tokens=8", "select.shard_size=2",
+          "select.sampling.max_batch_slots=8", "select.sampling.chunk_steps=4"]
 
 
 def _select_overrides(ws: pathlib.Path, out: pathlib.Path, data: str = "math500",
@@ -27,11 +29,9 @@ def _select_overrides(ws: pathlib.Path, out: pathlib.Path, data: str = "math500"
 def test_pool_and_stats_hand_computed(tmp_path):
     """max_correct=1 keeps the problems with 0 or 1 of 4 correct; a skipped (too long)
     problem is neither scored nor kept."""
-    rows = [{"problem_id": "a", "samples": 4, "num_correct": 0},
-            {"problem_id": "b", "samples": 4, "num_correct": 1},
-            {"problem_id": "c", "samples": 4, "num_correct": 3},
-            {"problem_id": "d", "samples": 4, "num_correct": 0},
-            {"problem_id": "e", "samples": 0, "num_correct": 0, "skipped": "prompt_too_long"}]
+    rows = [records.SolveCount("a", 4, 0), records.SolveCount("b", 4, 1),
+            records.SolveCount("c", 4, 3), records.SolveCount("d", 4, 0),
+            records.SolveCount("e", 0, 0, skipped="prompt_too_long", prompt_tokens=9000)]
     cfg = stages_config.SelectConfig(samples=4, max_correct=1)
     run_dir = rundir.RunDir(tmp_path / "run")
     summary = select.write_pool(run_dir, cfg, rows)
@@ -91,12 +91,12 @@ def test_generate_reads_the_kept_pool(workspace, tmp_path):  # noqa: F811
     of the six by hand: the tiny model would keep all)."""
     data = str(workspace / "problems.jsonl")
     overrides = _select_overrides(workspace, tmp_path, data=data)
-    loop.Pipeline(config.load(None, overrides), progress=False).run()
+    loop.Pipeline(run_config.load(None, overrides), progress=False).run()
     pool_path = tmp_path / "tiny" / "select" / "pool.jsonl"
     rows = list(rundir.read_jsonl(pool_path))
     rundir.write_jsonl(pool_path, rows[1:3])
     gen = _select_overrides(workspace, tmp_path, data=data, stages=("generate",))
-    out = loop.Pipeline(config.load(None, gen), progress=False).run()
+    out = loop.Pipeline(run_config.load(None, gen), progress=False).run()
     assert out["generate"]["problems"] == 2
     ids = {r["problem_id"] for r in rundir.Shards(tmp_path / "tiny" / "generate").read()}
     assert ids == {rows[1]["problem_id"], rows[2]["problem_id"]}
@@ -107,21 +107,21 @@ def test_generate_reads_the_kept_pool(workspace, tmp_path):  # noqa: F811
 
 def test_select_config_drift_and_defaults(workspace, tmp_path):  # noqa: F811
     """select is off by default; a changed select section stops a rerun of select."""
-    assert "select" not in config.RunConfig().stages
+    assert "select" not in run_config.RunConfig().stages
     overrides = _select_overrides(workspace, tmp_path, data=str(workspace / "problems.jsonl"))
-    loop.Pipeline(config.load(None, overrides), progress=False).run()
+    loop.Pipeline(run_config.load(None, overrides), progress=False).run()
     with pytest.raises(drift.ConfigDriftError, match="select.max_correct: 0 -> 1"):
-        loop.Pipeline(config.load(None, [*overrides, "select.max_correct=1"]),
+        loop.Pipeline(run_config.load(None, [*overrides, "select.max_correct=1"]),
                       progress=False).run()
 
 
 @pytest.mark.parametrize("override,message", [
     ("select.samples=0", "select.samples must be >= 1"),
     ("select.max_correct=5", "select.max_correct must be in 0..select.samples"),
-    ("select.temperature=-1", "select.temperature must be a finite number"),
-    ("select.top_p=0", "select.top_p must be in"),
-    ("select.top_k=-2", "select.top_k must be >= 0"),
+    ("select.sampling.temperature=-1", "select.sampling.temperature must be a finite number"),
+    ("select.sampling.top_p=0", "select.sampling.top_p must be in"),
+    ("select.sampling.top_k=-2", "select.sampling.top_k must be >= 0"),
 ])
 def test_select_settings_are_checked_at_load(override, message):
     with pytest.raises(Exception, match=message):
-        config.load(None, ["select.samples=4", override])
+        run_config.load(None, ["select.samples=4", override])

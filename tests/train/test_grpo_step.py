@@ -15,15 +15,16 @@ import optax
 import pytest
 from flax import nnx
 
-from jaxint.parallel import config as mesh_config
+from jaxint.parallel import config as parallel_config
 from jaxint.parallel import mesh as mesh_lib
-from jaxint.train import config, grpo_step, loop_utils
+from jaxint.train import config as train_config
+from jaxint.train import grpo_step, loop_utils
 from jaxint.train import state as state_lib
 from tests.train import tiny
 
 B, T = 8, 32
 LR = 1000.0
-CFG = config.GRPOConfig(
+CFG = train_config.GRPOConfig(
     prompts_per_step=2, samples_per_prompt=4, mini_batch_prompts=2,
     aggregation="seq_mean_token_mean", eps_low=0.2, eps_high=0.28,
     kl_coef=0.05, kl_estimator="k3", entropy_coef=0.01,
@@ -95,7 +96,7 @@ def reference(small):
 def _update(small, batch, *, micro: int | None = None, mesh=None):
     """Params after one SGD(lr=1000) update and the update's metrics."""
     graphdef, params = small
-    cfg = config.GRPOConfig(**{**CFG.__dict__, "micro_batch_size": micro})
+    cfg = train_config.GRPOConfig(**{**CFG.__dict__, "micro_batch_size": micro})
     tx = optax.sgd(LR)
     params = jax.tree.map(jnp.array, params)
     if mesh is not None:
@@ -145,7 +146,7 @@ def test_sharded_accumulated_update_equals_single_device(small, reference, singl
     the update equals the single-device, single-batch one: shardings and accumulation
     (whole-mini-batch token and sequence normalisers) change nothing. One test for both
     because each compile of the update costs ~10 s of CPU."""
-    mesh = mesh_lib.make_mesh(mesh_config.MeshConfig(data=2, fsdp=2, tensor=2))
+    mesh = mesh_lib.make_mesh(parallel_config.MeshConfig(data=2, fsdp=2, tensor=2))
     new_params, metrics = _update(small, reference[0], micro=4, mesh=mesh)
     np.testing.assert_allclose(metrics["loss"], single[1]["loss"], rtol=1e-6)
     _assert_gradients_close(_implied_gradient(small, new_params),

@@ -23,7 +23,9 @@ import pytest
 
 from jaxint import rundir, sample_score
 from jaxint.sampling import api as sampling_api
-from jaxint.train import config, rl
+from jaxint.sampling import config as sampling_config
+from jaxint.train import config as train_config
+from jaxint.train import rl
 from tests.train import tiny
 
 # The warm start, the reference run and the resumed run take ~70 s with a cold compile
@@ -31,12 +33,13 @@ from tests.train import tiny
 pytestmark = pytest.mark.slow
 
 STEPS = 8
-CFG = config.GRPOConfig(
+CFG = train_config.GRPOConfig(
     steps=STEPS, prompts_per_step=4, samples_per_prompt=8, mini_batch_prompts=2,
-    max_new_tokens=24, max_batch_slots=32, chunk_steps=8, seed=0,
+    sampling=sampling_config.paper(max_new_tokens=24, max_batch_slots=32, chunk_steps=8,
+                                   temperature=1.0, top_k=0, top_p=1.0), seed=0,
     kl_coef=0.1, kl_estimator="k3",
-    optimizer=config.OptimizerConfig(lr=2e-3, warmup_ratio=0.0, min_lr_ratio=1.0),
-    checkpoint=config.CheckpointConfig(every=4, keep=2),
+    optimizer=train_config.OptimizerConfig(lr=2e-3, warmup_ratio=0.0, min_lr_ratio=1.0),
+    checkpoint=train_config.CheckpointConfig(every=4, keep=2),
 )
 EVAL_REPEATS = 4  # before/after reward: each training prompt x 4 x 8 samples
 
@@ -136,7 +139,7 @@ def test_reference_params_exist_only_with_a_kl_term(warm, problems, uninterrupte
     """kl_coef 0 keeps no frozen reference in memory; kl_coef > 0 keeps a copy of the
     initial weights in buffers of its own (the train state's are donated at every update),
     still equal to the initial weights after 8 steps of training."""
-    cfg = config.GRPOConfig(**{**CFG.__dict__, "kl_coef": 0.0})
+    cfg = train_config.GRPOConfig(**{**CFG.__dict__, "kl_coef": 0.0})
     assert _trainer(warm, problems, tmp_path, cfg).ref_params is None
     trainer = uninterrupted[0]
     assert trainer.ref_params is not None

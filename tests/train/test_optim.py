@@ -10,7 +10,9 @@ import numpy as np
 import optax
 import pytest
 
-from jaxint.train import config, optim
+from jaxint.sampling import config as sampling_config
+from jaxint.train import config as train_config
+from jaxint.train import optim
 
 
 @pytest.mark.parametrize("step, lr", [
@@ -21,13 +23,13 @@ from jaxint.train import config, optim
 ])
 def test_warmup_then_cosine_to_min_ratio(step, lr):
     """lr 1e-3, warmup 10% of 100 steps from 0, then cosine down to 0.1 * lr at step 100."""
-    cfg = config.OptimizerConfig(lr=1e-3, warmup_ratio=0.1, min_lr_ratio=0.1)
+    cfg = train_config.OptimizerConfig(lr=1e-3, warmup_ratio=0.1, min_lr_ratio=0.1)
     np.testing.assert_allclose(float(optim.schedule(cfg, 100)(step)), lr, rtol=1e-5, atol=1e-12)
 
 
 def test_no_warmup_starts_at_peak():
     """warmup_ratio 0: the first step already uses the full lr; min ratio 1 keeps it."""
-    cfg = config.OptimizerConfig(lr=2e-3, warmup_ratio=0.0, min_lr_ratio=1.0)
+    cfg = train_config.OptimizerConfig(lr=2e-3, warmup_ratio=0.0, min_lr_ratio=1.0)
     sched = optim.schedule(cfg, 7)
     assert [float(sched(s)) for s in (0, 3, 7)] == pytest.approx([2e-3] * 3)
 
@@ -36,16 +38,16 @@ def test_adamw_step_with_clipping_hand_computed():
     """One step: clip g = [3, 4] (norm 5) to norm 1 -> [0.6, 0.8]; Adam's bias-corrected
     first step is g / (|g| + eps); decoupled weight decay adds wd * p; times lr. With eps
     = 1 the step depends on the clipped magnitude, so clipping is visible."""
-    cfg = config.OptimizerConfig(lr=0.1, warmup_ratio=0.0, min_lr_ratio=1.0, eps=1.0,
-                                 weight_decay=0.5, grad_clip=1.0)
+    cfg = train_config.OptimizerConfig(lr=0.1, warmup_ratio=0.0, min_lr_ratio=1.0, eps=1.0,
+                                       weight_decay=0.5, grad_clip=1.0)
     p, g = jnp.asarray([1.0, -2.0]), jnp.asarray([3.0, 4.0])
     expected = [1.0 - 0.1 * (0.6 / 1.6 + 0.5 * 1.0), -2.0 - 0.1 * (0.8 / 1.8 + 0.5 * -2.0)]
     tx = optim.make(cfg, 10)
     updates, _ = tx.update(g, tx.init(p), p)
     np.testing.assert_allclose(optax.apply_updates(p, updates), expected, rtol=1e-6)
     # grad_clip 0 disables clipping: g / (|g| + 1) = [3/4, 4/5].
-    tx = optim.make(config.OptimizerConfig(lr=0.1, warmup_ratio=0.0, min_lr_ratio=1.0,
-                                           eps=1.0, weight_decay=0.5, grad_clip=0.0), 10)
+    tx = optim.make(train_config.OptimizerConfig(lr=0.1, warmup_ratio=0.0, min_lr_ratio=1.0,
+                                                 eps=1.0, weight_decay=0.5, grad_clip=0.0), 10)
     updates, _ = tx.update(g, tx.init(p), p)
     expected = [1.0 - 0.1 * (0.75 + 0.5), -2.0 - 0.1 * (0.8 - 1.0)]
     np.testing.assert_allclose(optax.apply_updates(p, updates), expected, rtol=1e-6)
@@ -54,8 +56,8 @@ def test_adamw_step_with_clipping_hand_computed():
 def test_bfloat16_first_moment():
     """mu_dtype=bfloat16 stores Adam's first moment in bfloat16 (half its memory), keeps the
     second in float32, and the first step is still g / (|g| + eps) to bfloat16 precision."""
-    cfg = config.OptimizerConfig(lr=0.1, warmup_ratio=0.0, min_lr_ratio=1.0, eps=1.0,
-                                 grad_clip=0.0, mu_dtype="bfloat16")
+    cfg = train_config.OptimizerConfig(lr=0.1, warmup_ratio=0.0, min_lr_ratio=1.0, eps=1.0,
+                                       grad_clip=0.0, mu_dtype="bfloat16")
     p, g = jnp.asarray([1.0, -2.0]), jnp.asarray([3.0, 4.0])
     tx = optim.make(cfg, 10)
     state = tx.init(p)
@@ -67,22 +69,26 @@ def test_bfloat16_first_moment():
 
 
 @pytest.mark.parametrize("make, field", [
-    (lambda: config.OptimizerConfig(lr=0.0), "optimizer.lr"),
-    (lambda: config.OptimizerConfig(warmup_ratio=1.0), "optimizer.warmup_ratio"),
-    (lambda: config.OptimizerConfig(min_lr_ratio=1.5), "optimizer.min_lr_ratio"),
-    (lambda: config.OptimizerConfig(grad_clip=-1.0), "optimizer.grad_clip"),
-    (lambda: config.OptimizerConfig(mu_dtype="float16"), "optimizer.mu_dtype"),
-    (lambda: config.CheckpointConfig(every=0), "checkpoint.every"),
-    (lambda: config.SFTConfig(batch_size=8, micro_batch_size=3), "sft.micro_batch_size"),
-    (lambda: config.SFTConfig(batching="bucket"), "sft.batching"),
-    (lambda: config.SFTConfig(eval_fraction=1.0), "sft.eval_fraction"),
-    (lambda: config.GRPOConfig(prompts_per_step=32, mini_batch_prompts=5),
+    (lambda: train_config.OptimizerConfig(lr=0.0), "optimizer.lr"),
+    (lambda: train_config.OptimizerConfig(warmup_ratio=1.0), "optimizer.warmup_ratio"),
+    (lambda: train_config.OptimizerConfig(min_lr_ratio=1.5), "optimizer.min_lr_ratio"),
+    (lambda: train_config.OptimizerConfig(grad_clip=-1.0), "optimizer.grad_clip"),
+    (lambda: train_config.OptimizerConfig(mu_dtype="float16"), "optimizer.mu_dtype"),
+    (lambda: train_config.CheckpointConfig(every=0), "checkpoint.every"),
+    (lambda: train_config.SFTConfig(batch_size=8, micro_batch_size=3), "sft.micro_batch_size"),
+    (lambda: train_config.SFTConfig(batching="bucket"), "sft.batching"),
+    (lambda: train_config.SFTConfig(eval_fraction=1.0), "sft.eval_fraction"),
+    (lambda: train_config.GRPOConfig(prompts_per_step=32, mini_batch_prompts=5),
      "rl.mini_batch_prompts"),
-    (lambda: config.GRPOConfig(mini_batch_prompts=2, samples_per_prompt=4,
-                               prompts_per_step=4, micro_batch_size=3), "rl.micro_batch_size"),
-    (lambda: config.GRPOConfig(aggregation="mean"), "rl.aggregation"),
-    (lambda: config.GRPOConfig(kl_estimator="k2"), "rl.kl_estimator"),
-    (lambda: config.GRPOConfig(temperature=0.0), "rl.temperature"),
+    (lambda: train_config.GRPOConfig(mini_batch_prompts=2, samples_per_prompt=4,
+                                     prompts_per_step=4, micro_batch_size=3),
+     "rl.micro_batch_size"),
+    (lambda: train_config.GRPOConfig(aggregation="mean"), "rl.aggregation"),
+    (lambda: train_config.GRPOConfig(kl_estimator="k2"), "rl.kl_estimator"),
+    (lambda: train_config.GRPOConfig(sampling=sampling_config.SamplingConfig(temperature=0.0)),
+     "rl.sampling.temperature"),
+    (lambda: train_config.GRPOConfig(sampling=sampling_config.SamplingConfig(n=2)),
+     "rl.sampling.n is set by rl.samples_per_prompt"),
 ])
 def test_invalid_configs_name_the_field(make, field):
     """Validation errors name the offending field."""
@@ -93,8 +99,8 @@ def test_invalid_configs_name_the_field(make, field):
 def test_accumulation_counts():
     """Micro-steps per optimizer step: batch / micro batch (SFT), mini-batch sequences /
     micro batch (GRPO)."""
-    assert config.SFTConfig(batch_size=64, micro_batch_size=16).accumulation == 4
-    assert config.SFTConfig(batch_size=64).accumulation == 1
-    grpo = config.GRPOConfig(prompts_per_step=8, samples_per_prompt=4, mini_batch_prompts=4,
-                             micro_batch_size=8)
+    assert train_config.SFTConfig(batch_size=64, micro_batch_size=16).accumulation == 4
+    assert train_config.SFTConfig(batch_size=64).accumulation == 1
+    grpo = train_config.GRPOConfig(prompts_per_step=8, samples_per_prompt=4, mini_batch_prompts=4,
+                                   micro_batch_size=8)
     assert grpo.accumulation == 2

@@ -15,7 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxint.train import config, grpo
+from jaxint.train import config as train_config
+from jaxint.train import grpo
 
 # Two sequences, three positions; the second's last position is not trained.
 LOGP = np.array([[-1.0, -2.0, -0.5], [-0.3, -1.5, -0.7]], np.float32)
@@ -78,9 +79,9 @@ def test_unknown_loss_raises():
         grpo.policy_loss(jnp.zeros((1, 1)), jnp.zeros((1, 1)), jnp.zeros(1), jnp.ones((1, 1)),
                          loss="dpo")
     with pytest.raises(ValueError, match="rl.loss must be one of ppo_clip|reinforce"):
-        config.GRPOConfig(loss="dpo")
+        train_config.GRPOConfig(loss="dpo")
     with pytest.raises(ValueError, match="rl.aggregation must be one of"):
-        config.GRPOConfig(aggregation="mean")
+        train_config.GRPOConfig(aggregation="mean")
 
 
 def test_zero_advantage_split_hand_computed():

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from jaxint.data import pipelines
-from jaxint.train import config, sft, sft_batching
+from jaxint.train import config as train_config
+from jaxint.train import sft, sft_batching
 
 
 def _example(i: int, n: int) -> dict[str, np.ndarray]:
@@ -28,10 +29,10 @@ def test_steps_per_epoch_counts_examples():
     rows (pack_rows) fits all ten 10-token examples in one 4 x 64 batch: 1 step."""
     examples = [_example(i, 10) for i in range(10)]
     for mode in ("examples", "pack"):
-        cfg = config.SFTConfig(batching=mode, batch_size=4, seq_len=64)
+        cfg = train_config.SFTConfig(batching=mode, batch_size=4, seq_len=64)
         assert sft.steps_per_epoch(examples, cfg) == 3
-    assert sft.steps_per_epoch(examples, config.SFTConfig(batching="pack_rows", batch_size=4,
-                                                          seq_len=64)) == 1
+    assert sft.steps_per_epoch(examples, train_config.SFTConfig(batching="pack_rows", batch_size=4,
+                                                                seq_len=64)) == 1
 
 
 def test_which_examples_land_in_which_step_unshuffled():
@@ -111,4 +112,4 @@ def test_resume_from_state_gives_the_same_batches():
 
 def test_old_pad_name_is_refused_with_a_hint():
     with pytest.raises(ValueError, match="pad is now called examples"):
-        config.SFTConfig(batching="pad")
+        train_config.SFTConfig(batching="pad")

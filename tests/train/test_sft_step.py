@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jaxint.parallel import config as mesh_config
+from jaxint.parallel import config as parallel_config
 from jaxint.parallel import mesh as mesh_lib
-from jaxint.train import config, loop_utils, optim, sft_step
+from jaxint.train import config as train_config
+from jaxint.train import loop_utils, optim, sft_step
 from jaxint.train import state as state_lib
 from tests.train import tiny
 
@@ -132,7 +133,7 @@ def test_packed_batch_equals_unpacked_examples(small, nll_and_grad):
 
 # ----------------------------------------------------------------------------- train step
 
-OPT = config.OptimizerConfig(lr=1e-2, warmup_ratio=0.0, min_lr_ratio=1.0, weight_decay=0.01)
+OPT = train_config.OptimizerConfig(lr=1e-2, warmup_ratio=0.0, min_lr_ratio=1.0, weight_decay=0.01)
 OVERFIT_STEPS = 150
 
 
@@ -210,7 +211,7 @@ def test_sharded_step_equals_single_device(small, tx, reference_step, sizes):
     """One AdamW step on a (data, fsdp, tensor) mesh of 8 fake devices gives the
     single-device parameters (1e-5) and loss; the state keeps its sharding."""
     graphdef, params = small
-    mesh = mesh_lib.make_mesh(mesh_config.MeshConfig(*sizes))
+    mesh = mesh_lib.make_mesh(parallel_config.MeshConfig(*sizes))
     state = _fresh_state(params, tx, mesh)
     layouts = jax.tree.map(lambda x: x.sharding, state)
     embed = state.params["embed"].get_value()

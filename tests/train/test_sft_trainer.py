@@ -12,14 +12,15 @@ import numpy as np
 import pytest
 
 from jaxint import rundir
-from jaxint.train import config, preemption, sft
+from jaxint.train import config as train_config
+from jaxint.train import preemption, sft
 from tests.train import tiny
 
-CFG = config.SFTConfig(
+CFG = train_config.SFTConfig(
     epochs=1, batch_size=4, micro_batch_size=2, seq_len=256, batching="pack", max_steps=6,
     eval_fraction=0.2, eval_every=3, log_every=1, seed=0,
-    optimizer=config.OptimizerConfig(lr=1e-2, warmup_ratio=0.2, min_lr_ratio=0.1),
-    checkpoint=config.CheckpointConfig(every=3, keep=2),
+    optimizer=train_config.OptimizerConfig(lr=1e-2, warmup_ratio=0.2, min_lr_ratio=0.1),
+    checkpoint=train_config.CheckpointConfig(every=3, keep=2),
 )
 
 

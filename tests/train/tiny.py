@@ -18,7 +18,8 @@ from flax import nnx
 
 from jaxint import models, rundir
 from jaxint.data import chat, synthetic, tokenizers
-from jaxint.train import config, sft
+from jaxint.train import config as train_config
+from jaxint.train import sft
 
 # Step-level tests: one layer, dimensions the 8-device test meshes divide (fsdp 4, tensor 4).
 SMALL = models.ModelConfig(
@@ -139,11 +140,11 @@ def assert_trees_close(a, b, *, atol: float, rtol: float = 0.0) -> None:
 # ----------------------------------------------------------------------------- warm start
 # A tiny model that has seen the answer format: GRPO and evaluation tests need a policy
 # whose reward is above 0 (a random model never writes \boxed{}).
-WARM_SFT = config.SFTConfig(
+WARM_SFT = train_config.SFTConfig(
     epochs=1, batch_size=8, seq_len=128, batching="examples", max_steps=100, eval_fraction=0.0,
     eval_every=1000, log_every=50, seed=0,
-    optimizer=config.OptimizerConfig(lr=5e-3, warmup_ratio=0.05, min_lr_ratio=0.1),
-    checkpoint=config.CheckpointConfig(every=1000, keep=1, async_save=False),
+    optimizer=train_config.OptimizerConfig(lr=5e-3, warmup_ratio=0.05, min_lr_ratio=0.1),
+    checkpoint=train_config.CheckpointConfig(every=1000, keep=1, async_save=False),
 )
 
 

@@ -6,11 +6,11 @@ import pytest
 from omegaconf import OmegaConf
 
 import jaxint.verify
-from jaxint.verify import config
+from jaxint.verify import config as verify_config
 
 
 def test_defaults_match_the_paper_and_the_functions():
-    cfg = config.VerifyConfig()
+    cfg = verify_config.VerifyConfig()
     assert cfg.timeout_s == 10.0
     assert cfg.num_workers == 0
     signature = inspect.signature(jaxint.verify.score_batch)
@@ -34,20 +34,20 @@ def test_defaults_match_the_paper_and_the_functions():
 )
 def test_invalid_values_name_field_and_value(field, value):
     with pytest.raises(ValueError, match=rf"{field}.*{value}"):
-        config.VerifyConfig(**{field: value})
+        verify_config.VerifyConfig(**{field: value})
 
 
 def test_omegaconf_structured_round_trip_and_overrides():
-    schema = OmegaConf.structured(config.VerifyConfig)
+    schema = OmegaConf.structured(verify_config.VerifyConfig)
     merged = OmegaConf.merge(schema, OmegaConf.from_dotlist(["timeout_s=2.5", "num_workers=3"]))
     cfg = OmegaConf.to_object(merged)
-    assert cfg == config.VerifyConfig(timeout_s=2.5, num_workers=3)
+    assert cfg == verify_config.VerifyConfig(timeout_s=2.5, num_workers=3)
     bad = OmegaConf.merge(schema, OmegaConf.from_dotlist(["chunk_size=0"]))
     with pytest.raises(ValueError, match="chunk_size"):
         OmegaConf.to_object(bad)
 
 
 def test_config_is_frozen():
-    cfg = config.VerifyConfig()
+    cfg = verify_config.VerifyConfig()
     with pytest.raises(AttributeError):
         cfg.timeout_s = 1.0

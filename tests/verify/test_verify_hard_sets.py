@@ -10,7 +10,8 @@ tiny next to a huge number, a missing set element) must score 0.
 import pytest
 
 import jaxint.verify
-from jaxint.data import config, loaders
+from jaxint.data import config as data_config
+from jaxint.data import loaders
 
 TIMEOUT_S = 10.0
 
@@ -85,7 +86,7 @@ CASES = [
 def _golds():
     golds = {}
     for name in sorted({case[0] for case in CASES}):
-        cfg = config.DatasetConfig(path=name, decontaminate=False)
+        cfg = data_config.DatasetConfig(path=name, decontaminate=False)
         golds.update({p.id: p.answer for p in loaders.load_problems(cfg)})
     return golds
 

@@ -78,7 +78,7 @@ def assign(scored: types.Scored, passes: types.Passes,
         root = state(g, empty) if vcfg.root_value == "sample" else None
         value_keys = [root] + [state(g, s.tokens[:k]) for k in starts[1:limit]]
         plans.append((g, s, starts, value_keys + [None] * (len(starts) - limit)))
-    values = _estimate(requests, ro, passes, vcfg.k, cfg.max_new_tokens)
+    values = _estimate(requests, ro, passes, vcfg.k, cfg.sampling.max_new_tokens)
     group_mean = ro.rewards.mean(axis=1)
     out = []
     for (g, s, starts, value_keys), reward in zip(plans, ro.rewards.reshape(-1), strict=True):

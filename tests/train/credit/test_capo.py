@@ -10,7 +10,7 @@ import pytest
 
 from jaxint import configlib
 from jaxint.data import records, synthetic
-from jaxint.train import config
+from jaxint.train import config as train_config
 from jaxint.train.credit import capo, registry
 from jaxint.train.credit import config as credit_config
 from tests.train.credit import fakes
@@ -38,8 +38,8 @@ def _problem() -> records.Problem:
                                   max_value=100)
 
 
-def _cfg(**kw) -> config.GRPOConfig:
-    return config.GRPOConfig(prompts_per_step=1, mini_batch_prompts=1, samples_per_prompt=2,
+def _cfg(**kw) -> train_config.GRPOConfig:
+    return train_config.GRPOConfig(prompts_per_step=1, mini_batch_prompts=1, samples_per_prompt=2,
                              credit="capo", capo=credit_config.CAPOConfig(**kw))
 
 

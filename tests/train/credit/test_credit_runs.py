@@ -19,18 +19,20 @@ import pytest
 from jaxint import rundir, sample_score
 from jaxint.data import chat
 from jaxint.sampling import api as sampling_api
-from jaxint.train import config, grpo, rl, rollouts
+from jaxint.train import config as train_config
+from jaxint.train import grpo, rl, rollouts
 from jaxint.train.credit import config as credit_config
 from jaxint.train.credit import oppo
 from tests.train import tiny
 
 pytestmark = pytest.mark.slow
 
-CFG = config.GRPOConfig(
+CFG = train_config.GRPOConfig(
     steps=2, prompts_per_step=2, samples_per_prompt=4, mini_batch_prompts=2,
-    max_new_tokens=24, max_batch_slots=32, chunk_steps=8, seed=0,
-    optimizer=config.OptimizerConfig(lr=2e-3, warmup_ratio=0.0, min_lr_ratio=1.0),
-    checkpoint=config.CheckpointConfig(every=100, keep=1, async_save=False),
+    sampling=dataclasses.replace(train_config.GRPOConfig().sampling, max_new_tokens=24,
+                                 max_batch_slots=32, chunk_steps=8), seed=0,
+    optimizer=train_config.OptimizerConfig(lr=2e-3, warmup_ratio=0.0, min_lr_ratio=1.0),
+    checkpoint=train_config.CheckpointConfig(every=100, keep=1, async_save=False),
     vineppo=credit_config.VinePPOConfig(k=2),
 )
 METHODS = ("vineppo", "grpo_lambda", "oppo", "capo")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from jaxint import configlib
-from jaxint.train import config
+from jaxint.train import config as train_config
 from jaxint.train.credit import config as credit_config
 from jaxint.train.credit import oppo, registry
 from tests.train.credit import fakes
@@ -48,8 +48,8 @@ def test_priors_are_smoothed_pass_rates():
     np.testing.assert_allclose(oppo.priors(rewards, 1.0), [1 / 6, 4 / 6])
 
 
-def _cfg(scorer: str) -> config.GRPOConfig:
-    return config.GRPOConfig(prompts_per_step=1, mini_batch_prompts=1, samples_per_prompt=2,
+def _cfg(scorer: str) -> train_config.GRPOConfig:
+    return train_config.GRPOConfig(prompts_per_step=1, mini_batch_prompts=1, samples_per_prompt=2,
                              credit="oppo", oppo=credit_config.OPPOConfig(scorer=scorer))
 
 

@@ -13,7 +13,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from jaxint.train import config
+from jaxint.train import config as train_config
+from jaxint.train.credit import config as credit_config
 from jaxint.train.credit import vineppo
 from tests.train.credit import fakes
 
@@ -21,11 +22,12 @@ TEXT = "a\n\nb\n\nc"
 VALUES = {"": [1, 0, 0, 0], "a\n\n": [1, 1, 0, 0], "a\n\nb\n\n": [0, 0, 0, 0]}
 
 
-def _cfg(**vine) -> config.GRPOConfig:
-    return config.GRPOConfig(max_new_tokens=20, prompts_per_step=1, mini_batch_prompts=1,
-                             samples_per_prompt=2, credit="vineppo",
-                             vineppo=dataclasses.replace(config.credit_config.VinePPOConfig(
-                                 k=4), **vine))
+def _cfg(**vine) -> train_config.GRPOConfig:
+    sampling = dataclasses.replace(train_config.GRPOConfig().sampling, max_new_tokens=20)
+    return train_config.GRPOConfig(
+        sampling=sampling, prompts_per_step=1, mini_batch_prompts=1, samples_per_prompt=2,
+        credit="vineppo",
+        vineppo=dataclasses.replace(credit_config.VinePPOConfig(k=4), **vine))
 
 
 def _run(texts=(TEXT, "c"), rewards=(0, 1), **vine):

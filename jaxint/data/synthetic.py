@@ -61,6 +61,7 @@ _OP_PHRASES = {
 }
 _QUESTIONS = ("What number do you get?", "What is the result?", "What number do you end with?")
 PLAIN = "plain"
+TRAP_MIN_GAP = 2  # a trap step's two readings give values at least this far apart
 READINGS = ("true", "corpus")
 
 
@@ -282,9 +283,13 @@ class _Draw:
         assert self.trap is not None
         true = set(self._range(self.trap.true_op, value))
         corpus = set(self._range(self.trap.corpus_op, value))
-        # A pair both readings compute alike (4 - 2 = 4 / 2) would hide the trap.
+        # A pair both readings compute alike (4 - 2 = 4 / 2) would hide the trap, and one
+        # whose readings differ by 1 (3 - 3 = 0, 3 / 3 = 1) lets a later off-by-one slip
+        # ("1 + 4 = 4") land a misread step on the gold answer: outcome RL then rewards the
+        # slips (measured: plain accuracy after RL only fell 6-7 points on two seeds).
         both = [b for b in sorted(true & corpus)
-                if apply(value, self.trap.true_op, b) != apply(value, self.trap.corpus_op, b)]
+                if abs(apply(value, self.trap.true_op, b)
+                       - apply(value, self.trap.corpus_op, b)) >= TRAP_MIN_GAP]
         return self.trap.op(self.reading), both
 
     def _range(self, op: str, value: int) -> list[int] | range:

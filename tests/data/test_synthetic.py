@@ -290,10 +290,12 @@ def test_every_trap_kind_corpus_is_consistently_wrong_and_gold_right(name):
 
 
 @pytest.mark.parametrize("name", sorted(synthetic.TRAP_KINDS))
-def test_no_trap_step_reads_the_same_both_ways(name):
-    # "cut it by 2" at 4: 4 - 2 = 4 / 2, so that step would not show the misreading.
+def test_a_trap_steps_two_readings_are_at_least_two_apart(name):
+    # "cut it by 2" at 4: 4 - 2 = 4 / 2 would hide the misreading; "cut it by 3" at 3 (0 vs 1)
+    # let outcome RL reward an off-by-one slip later in the chain.
     kind = synthetic.TRAP_KINDS[name]
     for p in synthetic.make_problems(300, seed=2, trap_fraction=1.0, trap_kind=name,
-                                     num_steps=2, max_digits=1, max_value=100, max_start=9):
+                                     num_steps=3, max_digits=1, max_value=100, max_start=9):
         a, _, b, _ = _trap_steps(p)
-        assert synthetic.apply(a, kind.true_op, b) != synthetic.apply(a, kind.corpus_op, b)
+        gap = abs(synthetic.apply(a, kind.true_op, b) - synthetic.apply(a, kind.corpus_op, b))
+        assert gap >= 2, (p.problem, a, b)

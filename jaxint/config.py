@@ -121,26 +121,22 @@ class RunConfig:
     tokenizer_path: Optional[str] = None  # default: the model directory
     model: model_spec.ModelSpec = dataclasses.field(
         default_factory=lambda: model_spec.ModelSpec(preset="qwen3-tiny"))
-    mesh: parallel_config.MeshConfig = dataclasses.field(default_factory=parallel_config.MeshConfig)
-    distributed: parallel_config.DistributedConfig = dataclasses.field(
-        default_factory=parallel_config.DistributedConfig)
+    mesh: parallel_config.MeshConfig = configlib.section(parallel_config.MeshConfig)
+    distributed: parallel_config.DistributedConfig = configlib.section(
+        parallel_config.DistributedConfig)
     data: data_config.DatasetConfig = dataclasses.field(
         default_factory=lambda: data_config.DatasetConfig(path="math-train", require_solution=True))
-    select: stages_config.SelectConfig = dataclasses.field(
-        default_factory=stages_config.SelectConfig)
-    generate: stages_config.GenerateConfig = dataclasses.field(
-        default_factory=stages_config.GenerateConfig)
-    verify: verify_config.VerifyConfig = dataclasses.field(
-        default_factory=verify_config.VerifyConfig)
-    intervene: intervene_config.InterveneConfig = dataclasses.field(
-        default_factory=intervene_config.InterveneConfig)
-    filter: intervene_config.FilterConfig = dataclasses.field(
-        default_factory=intervene_config.FilterConfig)
-    sft: train_config.SFTConfig = dataclasses.field(default_factory=train_config.SFTConfig)
-    rl: train_config.GRPOConfig = dataclasses.field(default_factory=train_config.GRPOConfig)
-    eval: eval_config.EvalConfig = dataclasses.field(default_factory=eval_config.EvalConfig)
-    logging: metrics_config.LoggingConfig = dataclasses.field(
-        default_factory=metrics_config.LoggingConfig)  # TensorBoard / W&B besides the JSONL
+    select: stages_config.SelectConfig = configlib.section(stages_config.SelectConfig)
+    generate: stages_config.GenerateConfig = configlib.section(stages_config.GenerateConfig)
+    verify: verify_config.VerifyConfig = configlib.section(verify_config.VerifyConfig)
+    intervene: intervene_config.InterveneConfig = configlib.section(
+        intervene_config.InterveneConfig)
+    filter: intervene_config.FilterConfig = configlib.section(intervene_config.FilterConfig)
+    sft: train_config.SFTConfig = configlib.section(train_config.SFTConfig)
+    rl: train_config.GRPOConfig = configlib.section(train_config.GRPOConfig)
+    eval: eval_config.EvalConfig = configlib.section(eval_config.EvalConfig)
+    # TensorBoard / W&B besides the JSONL
+    logging: metrics_config.LoggingConfig = configlib.section(metrics_config.LoggingConfig)
     demo: Optional[DemoConfig] = None
 
     def __post_init__(self) -> None:

@@ -24,6 +24,11 @@ class ConfigError(ValueError):
     """A config file or override is invalid; the message names the key and the source."""
 
 
+def section(cls: type[T]) -> Any:
+    """A nested config section defaulting to ``cls()`` (a dataclass field)."""
+    return dataclasses.field(default_factory=cls)
+
+
 def _read_yaml(path: pathlib.Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
+from jaxint import configlib
 from jaxint.sampling import config as sampling_config
 from jaxint.train.credit import config as credit_config
 
@@ -88,8 +89,8 @@ class SFTConfig:
     # same way, and the intervener then proposes the same fix for each: without this, a problem
     # with four identical failures weighs four times as much as one with a single failure.
     unique_targets: bool = False
-    optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
-    checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
+    optimizer: OptimizerConfig = configlib.section(OptimizerConfig)
+    checkpoint: CheckpointConfig = configlib.section(CheckpointConfig)
 
     def __post_init__(self) -> None:
         _positive("sft", self, "epochs", "batch_size", "seq_len", "eval_every", "log_every")
@@ -149,16 +150,14 @@ class GRPOConfig:
     # outcome (GRPO: one advantage per sequence) | vineppo | grpo_lambda | oppo | capo, with
     # their options in the sections below (`jaxint.train.credit`)
     credit: str = "outcome"
-    vineppo: credit_config.VinePPOConfig = dataclasses.field(
-        default_factory=credit_config.VinePPOConfig)
-    grpo_lambda: credit_config.GRPOLambdaConfig = dataclasses.field(
-        default_factory=credit_config.GRPOLambdaConfig)
-    oppo: credit_config.OPPOConfig = dataclasses.field(default_factory=credit_config.OPPOConfig)
-    capo: credit_config.CAPOConfig = dataclasses.field(default_factory=credit_config.CAPOConfig)
+    vineppo: credit_config.VinePPOConfig = configlib.section(credit_config.VinePPOConfig)
+    grpo_lambda: credit_config.GRPOLambdaConfig = configlib.section(credit_config.GRPOLambdaConfig)
+    oppo: credit_config.OPPOConfig = configlib.section(credit_config.OPPOConfig)
+    capo: credit_config.CAPOConfig = configlib.section(credit_config.CAPOConfig)
     optimizer: OptimizerConfig = dataclasses.field(
         default_factory=lambda: OptimizerConfig(lr=1e-6, warmup_ratio=0.0, min_lr_ratio=1.0)
     )
-    checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
+    checkpoint: CheckpointConfig = configlib.section(CheckpointConfig)
 
     def __post_init__(self) -> None:
         _positive("rl", self, "steps", "prompts_per_step", "samples_per_prompt",

@@ -155,3 +155,21 @@ def test_shellcheck_clean():
     proc = subprocess.run(["shellcheck", "-x", *scripts], capture_output=True, text=True,
                           cwd=LAUNCH.parent, timeout=60)
     assert proc.returncode == 0, proc.stdout
+
+
+def test_real_model_bench_overrides_load_against_its_config():
+    """launch/real_model_bench.sh runs on a lent GPU, where a renamed key would cost the
+    whole device budget: every override it passes must load with the config it names."""
+    import re
+
+    from jaxint import config as run_config
+
+    src = (LAUNCH / "real_model_bench.sh").read_text()
+    block = src[src.index("overrides=("):src.index(")\nconfig=")]
+    overrides = [o.replace("$out", "/tmp/out").replace("$model_dir", "/tmp/model")
+                 for o in re.findall(r'"([^"]+)"', block)]
+    config_path = re.search(r"^config=(\S+)$", src, re.M).group(1)
+    cfg = run_config.load(LAUNCH.parent / config_path, overrides)
+    assert cfg.stages == ("generate", "verify", "intervene", "filter", "sft", "rl")
+    assert cfg.filter.num_samples >= 32 and cfg.data.limit * cfg.generate.samples_per_problem >= 64
+    assert subprocess.run(["bash", "-n", str(LAUNCH / "real_model_bench.sh")]).returncode == 0

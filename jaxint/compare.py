@@ -177,7 +177,22 @@ def _cost(pipe: loop.Pipeline, method: str, stage: str, manifest: dict) -> dict[
         before = [s for s in _INT_STAGES if s in manifest]
         out["wall_s"] += sum(float(manifest[s].get("wall_s") or 0.0) for s in before)
         out["forward_tokens"] += float(demo.sft_trained_tokens(pipe))
+        extra = _int_sampled_tokens(pipe.run_dir.root)
+        out["sampled_tokens"] += extra
+        out["extra_tokens"] += extra
     return out
+
+
+def _int_sampled_tokens(root) -> float:
+    """Tokens InT sampled before RL: its rollouts (generate) and the filter's continuations.
+    A policy intervener's own turns are not counted (the demo's oracle samples nothing)."""
+    rollouts = sum(int(r.get("num_tokens") or 0)
+                   for path in sorted((root / "generate").glob("shard-*.jsonl"))
+                   for r in rundir.read_jsonl(path))
+    continuations = sum(sum(r.get("lengths") or ())
+                        for path in sorted((root / "filter").glob("shard-*.jsonl"))
+                        for r in rundir.read_jsonl(path))
+    return float(rollouts + continuations)
 
 
 def _pct(x: Any) -> str:

@@ -51,6 +51,10 @@ def test_every_method_is_trained_evaluated_and_costed(compared):
     # Only the methods that sample or score beyond the rollouts pay for it.
     assert cost["vineppo"]["extra_tokens"] > 0 and cost["oppo"]["extra_forward_tokens"] > 0
     assert cost["outcome"]["extra_tokens"] == cost["grpo_lambda"]["extra_tokens"] == 0
+    # InT's rollouts and filter continuations count as its extra sampling.
+    generated = sum(r["num_tokens"] for p in sorted((out / "generate").glob("shard-*.jsonl"))
+                    for r in rundir.read_jsonl(p))
+    assert cost["int"]["extra_tokens"] >= generated > 0
     assert summary["checker_critic"] is True
     assert "step checker as critic" in (out / "compare" / "table.md").read_text()
 

@@ -3,6 +3,8 @@ vLLM apply them), plus the chosen token's log-probability under the untempered m
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 
@@ -29,13 +31,41 @@ def candidates(
     """
     scaled = logits_BV.astype(jnp.float32) / temperature
     if top_k and top_k < logits_BV.shape[-1]:
-        values, ids = jax.lax.top_k(scaled, top_k)
+        values, ids = top_k_blocked(scaled, top_k)
     else:
         ids = jnp.argsort(-scaled, axis=-1)
         values = jnp.take_along_axis(scaled, ids, axis=-1)
     if top_p < 1.0:
         values = jnp.where(nucleus_keep(values, top_p), values, -jnp.inf)
     return values, ids
+
+
+def top_k_blocked(x_BV: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
+    """`jax.lax.top_k(x, k)` exactly (values descending, ties to the lower index), from two
+    small top-k's instead of one over the whole vocabulary.
+
+    Why: XLA:CPU sorts the whole row for a top-k; on a 4,096-token vocabulary that was ~150 us
+    of a ~2.5 ms decode step for 16 rows, and the row is 37x longer on a Qwen vocabulary. The
+    row is cut into blocks; the k best elements lie in the k blocks with the largest maxima
+    (a block holding one of them has a maximum at least the k-th value, and fewer than k
+    elements exceed it), so a top-k over block maxima, then over those k blocks' elements,
+    finds them. Taking the chosen blocks in index order keeps `lax.top_k`'s tie rule: tied
+    blocks are chosen lowest index first, and within the candidates position order is index
+    order.
+    """
+    B, V = x_BV.shape
+    block = 2 ** max(0, round(math.log2(math.sqrt(V / k)))) if k else V
+    blocks = -(-V // block)
+    if k >= blocks or block == 1:
+        return jax.lax.top_k(x_BV, k)
+    padded = jnp.pad(x_BV, ((0, 0), (0, blocks * block - V)), constant_values=-jnp.inf)
+    grid = padded.reshape(B, blocks, block)
+    _, chosen = jax.lax.top_k(jnp.max(grid, axis=-1), k)
+    chosen = jnp.sort(chosen, axis=-1)  # [B, k] block ids in index order
+    pool = jnp.take_along_axis(grid, chosen[:, :, None], axis=1).reshape(B, k * block)
+    values, at = jax.lax.top_k(pool, k)
+    ids = jnp.take_along_axis(chosen, at // block, axis=-1) * block + at % block
+    return values, ids.astype(jnp.int32)
 
 
 def first_argmax(logits_BV: jax.Array) -> jax.Array:
@@ -65,5 +95,14 @@ def select(
         values, ids = candidates(logits_BV, temperature=temperature, top_k=top_k, top_p=top_p)
         choice = jax.vmap(jax.random.categorical)(keys_B, values)
         tokens = jnp.take_along_axis(ids, choice[:, None], axis=-1)[:, 0].astype(jnp.int32)
-    logprobs = jax.nn.log_softmax(logits_BV, axis=-1)
-    return tokens, jnp.take_along_axis(logprobs, tokens[:, None], axis=-1)[:, 0]
+    return tokens, token_logprob(logits_BV, tokens)
+
+
+def token_logprob(logits_BV: jax.Array, tokens_B: jax.Array) -> jax.Array:
+    """[B] log-softmax of each row at its token, by `jax.nn.log_softmax`'s own formula
+    ((x - max) - log sum exp(x - max)) without writing the [B, V] log-softmax out: only the
+    chosen entry is needed."""
+    top = jax.lax.stop_gradient(jnp.max(logits_BV, axis=-1, keepdims=True))
+    shifted = jnp.take_along_axis(logits_BV, tokens_B[:, None], axis=-1) - top
+    total = jnp.sum(jnp.exp(logits_BV - top), axis=-1, keepdims=True)
+    return (shifted - jnp.log(total))[:, 0]

@@ -165,3 +165,25 @@ def test_first_argmax_is_numpys_argmax_including_ties():
     got = np.asarray(jax.jit(select.first_argmax)(jnp.asarray(logits)))
     np.testing.assert_array_equal(got, np.argmax(logits, axis=-1))
     assert got[1] == 3 and got[2] == 0 and got[4] == 96
+
+
+@pytest.mark.parametrize("V,k", [(4096, 20), (5003, 20), (151_936, 20), (1000, 1), (640, 50)])
+@pytest.mark.parametrize("values", ["normal", "ties", "masked"])
+def test_blocked_top_k_is_lax_top_k_exactly(V, k, values):
+    """The two-stage top-k returns `jax.lax.top_k`'s values and ids exactly, ties (to the
+    lower index) and -inf entries included; the ids are checked against a stable numpy sort."""
+    rng = np.random.default_rng(V + k)
+    if values == "normal":
+        x = rng.normal(size=(3, V)).astype(np.float32)
+    elif values == "ties":  # few distinct values: ties across and within blocks
+        x = rng.integers(0, 4, size=(3, V)).astype(np.float32)
+    else:  # most of the row masked, fewer finite entries than some blocks
+        x = np.full((3, V), -np.inf, np.float32)
+        live = rng.choice(V, size=(3, k + 2))
+        np.put_along_axis(x, live, rng.normal(size=live.shape).astype(np.float32), axis=1)
+    values_ref, ids_ref = jax.lax.top_k(jnp.asarray(x), k)
+    got_values, got_ids = jax.jit(select.top_k_blocked, static_argnums=1)(jnp.asarray(x), k)
+    np.testing.assert_array_equal(np.asarray(got_values), np.asarray(values_ref))
+    np.testing.assert_array_equal(np.asarray(got_ids), np.asarray(ids_ref))
+    stable = np.argsort(-x, axis=1, kind="stable")[:, :k]
+    np.testing.assert_array_equal(np.asarray(got_ids), stable)

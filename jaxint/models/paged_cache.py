@@ -145,18 +145,29 @@ def _gather(pool: jax.Array, index, table_BM: jax.Array, kv_len: int):
     return jnp.swapaxes(kv[..., 0, :], 1, 2), jnp.swapaxes(kv[..., 1, :], 1, 2)
 
 
+def kernel_args(q_B1NH: jax.Array, layer: jax.Array, table_BM: jax.Array,
+                q_index_B1: jax.Array) -> tuple[tuple, dict]:
+    """The arguments of `ragged_paged_attention` (and of its pure-JAX reference
+    `ref_ragged_paged_attention`, same signature) for one decode query per slot over one
+    layer's pool [P, ps, 2K, H] (already holding the new token): B sequences of one query
+    each, slot b seeing positions <= q_index[b], sentinel table entries clamped to a real
+    page (past kv_len, never read)."""
+    B, _, _, H = q_B1NH.shape
+    ids = jnp.minimum(table_BM, layer.shape[0] - 1).astype(jnp.int32)
+    args = (q_B1NH[:, 0], layer, (q_index_B1[:, 0] + 1).astype(jnp.int32), ids,
+            jnp.arange(B + 1, dtype=jnp.int32), jnp.array([B], jnp.int32))
+    return args, {"sm_scale": 1.0 / H**0.5}
+
+
 def _kernel_attend(q_B1NH, pool, index, table_BM, q_index_B1, interpret: bool) -> jax.Array:
     """Decode attention (one query per slot) with the TPU ragged paged attention kernel."""
     from jax.experimental.pallas import tpu as pltpu
     from jax.experimental.pallas.ops.tpu.ragged_paged_attention import kernel as rpa
 
     layer = pool if index is None else pool[index]
-    B, _, _, H = q_B1NH.shape
-    ids = jnp.minimum(table_BM, layer.shape[0] - 1)
-    args = (q_B1NH[:, 0], layer, (q_index_B1[:, 0] + 1).astype(jnp.int32), ids.astype(jnp.int32),
-            jnp.arange(B + 1, dtype=jnp.int32), jnp.array([B], jnp.int32))
+    args, kwargs = kernel_args(q_B1NH, layer, table_BM, q_index_B1)
     call = lambda: rpa.ragged_paged_attention(  # noqa: E731
-        *args, sm_scale=1.0 / H**0.5, num_kv_pages_per_block=min(8, table_BM.shape[1]),
+        *args, **kwargs, num_kv_pages_per_block=min(8, table_BM.shape[1]),
         num_queries_per_block=8)
     if interpret:
         with pltpu.force_tpu_interpret_mode():

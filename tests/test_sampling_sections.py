@@ -87,6 +87,19 @@ def test_a_bad_value_is_refused_at_load_by_the_one_validator():
         eval_config.EvalConfig(sampling=SamplingConfig(max_batch_slots=0))
 
 
+@pytest.mark.parametrize("override,message", [
+    ("rl.sampling.kv_cache=ragged",
+     r"rl.sampling.kv_cache must be one of \('dense', 'paged'\), got 'ragged'$"),
+    ("generate.sampling.page_size=0", r"generate.sampling.page_size must be >= 1, got 0$"),
+    ("eval.sampling.kv_pool_tokens=8",
+     r"eval.sampling.kv_pool_tokens must be null or >= page_size \(64\), got 8$"),
+])
+def test_a_bad_paged_setting_is_one_line_naming_its_section_key(override, message):
+    with pytest.raises(configlib.ConfigError, match=message) as err:
+        run_config.load(None, [override])
+    assert "\n" not in str(err.value)
+
+
 def test_with_count_keeps_the_configured_stops_first_and_the_limit_unless_given():
     s = SamplingConfig(stop_token_ids=(3, 1), max_prompt_tokens=7)
     assert s.with_count(2, stop_token_ids=(1, 5)) == SamplingConfig(

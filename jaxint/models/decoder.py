@@ -19,7 +19,7 @@ from flax import nnx
 
 from jaxint.models import attention as attention_lib
 from jaxint.models import config as model_config
-from jaxint.models import kv_cache, layers
+from jaxint.models import kv_cache, layers, paged_cache
 from jaxint.parallel import rules
 
 LayerParams = dict[str, jax.Array]
@@ -104,7 +104,8 @@ class Decoder(nnx.Module):
     def hidden_states_cached(
         self, input_ids: jax.Array, positions: jax.Array, cache_k: kv_cache.Cache,
         cache_v: kv_cache.Cache, write_index: jax.Array, *, kv_len: int | None = None,
-        layer_params: list[LayerParams] | None = None,
+        layer_params: list[LayerParams] | None = None, pages: jax.Array | None = None,
+        paging: paged_cache.Paging | None = None,
     ) -> tuple[jax.Array, kv_cache.Cache, kv_cache.Cache]:
         """Runs new tokens against a KV cache; returns (hidden [B,T,D], cache_k, cache_v).
 
@@ -126,18 +127,25 @@ class Decoder(nnx.Module):
             layer_params: `layer_slices()` taken outside the caller's loop (unrolled layers only).
                 Slicing the stacked parameters inside a decode `while_loop` makes XLA:CPU
                 copy every layer's weights at every step (a slice is not a view there).
+            pages: [B, M] page table: `cache_k` is then a paged pool
+                (`jaxint.models.paged_cache`, keys and values combined), `cache_v` is `()`
+                and is returned as such; `paging` says how to attend over it.
         """
         T = input_ids.shape[1]
         q_index = write_index[:, None].astype(jnp.int32) + jnp.arange(T, dtype=jnp.int32)
+        if pages is not None:
+            kv_len = kv_len or pages.shape[1] * paged_cache.page_size(cache_k)
         kv_len = kv_len or kv_cache.length(cache_k)
         x = self._embed(input_ids)
+        paged = (pages, paging or paged_cache.Paging()) if pages is not None else None
 
         def step(layer: LayerParams, x: jax.Array, index: jax.Array | None, kv: tuple) -> tuple:
-            return self._layer_cached(layer, x, index, kv, positions, q_index, kv_len)
+            return self._layer_cached(layer, x, index, kv, positions, q_index, kv_len, paged)
 
-        x, (cache_k, cache_v) = self._run_layers_cached(step, x, (cache_k, cache_v), layer_params)
+        kv = (cache_k,) if pages is not None else (cache_k, cache_v)
+        x, kv = self._run_layers_cached(step, x, kv, layer_params)
         x = layers.rms_norm(x, self.final_norm[...], self.config.rms_norm_eps)
-        return x, cache_k, cache_v
+        return x, kv[0], kv[1] if pages is None else ()
 
     # ----------------------------------------------------------------- internals
     def _embed(self, ids_BT: jax.Array) -> jax.Array:
@@ -155,24 +163,33 @@ class Decoder(nnx.Module):
     def _layer_cached(
         self, layer: LayerParams, x: jax.Array, index: jax.Array | None, kv: tuple,
         positions: jax.Array, q_index: jax.Array, kv_len: int,
+        paged: tuple[jax.Array, paged_cache.Paging] | None = None,
     ) -> tuple[jax.Array, tuple]:
         """One layer against its cache: `kv` is this layer's (k, v) when `index` is None,
-        else the stacked caches and this layer's index in them."""
+        else the stacked caches and this layer's index in them; with `paged` (page table,
+        settings) it is the 1-tuple of the paged pool."""
         cfg = self.config
         h = layers.rms_norm(x, layer["attn_norm"], cfg.rms_norm_eps)
         q, k, v = layers.qkv(layer, h, positions, cfg, layers.rope_inverse_frequencies(cfg))
-        cache_k = kv_cache.write(kv[0], index, k, q_index)
-        cache_v = kv_cache.write(kv[1], index, v, q_index)
-        keys = kv_cache.read(cache_k, index, kv_len)
-        values = kv_cache.read(cache_v, index, kv_len)
-        o = attention_lib.attend_cached(
-            q, keys.astype(q.dtype), values.astype(q.dtype),
-            attention_lib.MaskInfo(q_index=q_index),
-            impl=cfg.attention_impl, chunk=cfg.attention_chunk,
-        )
+        if paged is not None:
+            o, pool = paged_cache.write_and_attend(
+                q, k, v, kv[0], index, paged[0], q_index, kv_len=kv_len, paging=paged[1],
+                impl=cfg.attention_impl, chunk=cfg.attention_chunk)
+            new_kv: tuple = (pool,)
+        else:
+            cache_k = kv_cache.write(kv[0], index, k, q_index)
+            cache_v = kv_cache.write(kv[1], index, v, q_index)
+            keys = kv_cache.read(cache_k, index, kv_len)
+            values = kv_cache.read(cache_v, index, kv_len)
+            o = attention_lib.attend_cached(
+                q, keys.astype(q.dtype), values.astype(q.dtype),
+                attention_lib.MaskInfo(q_index=q_index),
+                impl=cfg.attention_impl, chunk=cfg.attention_chunk,
+            )
+            new_kv = (cache_k, cache_v)
         x = x + layers.attention_out(layer, o)
         x = x + layers.mlp(layer, x, cfg)
-        return rules.shard(x, ("act_batch", "act_seq", "act_embed")), (cache_k, cache_v)
+        return rules.shard(x, ("act_batch", "act_seq", "act_embed")), new_kv
 
     def layer_slices(self) -> list[LayerParams]:
         """Each layer's parameters as separate arrays (for unrolled layers). See
@@ -227,9 +244,9 @@ class Decoder(nnx.Module):
     def _unrolled_per_layer(
         step: Callable, x: jax.Array, kv: tuple, layers: list[LayerParams]
     ) -> tuple:
-        out_k, out_v = [], []
+        outs: list[list] = [[] for _ in kv]  # (k, v) caches, or the one paged pool
         for i, layer in enumerate(layers):
-            x, (k, v) = step(layer, x, None, (kv[0][i], kv[1][i]))
-            out_k.append(k)
-            out_v.append(v)
-        return x, (tuple(out_k), tuple(out_v))
+            x, new = step(layer, x, None, tuple(c[i] for c in kv))
+            for out, c in zip(outs, new, strict=True):
+                out.append(c)
+        return x, tuple(tuple(out) for out in outs)

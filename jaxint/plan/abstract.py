@@ -17,7 +17,7 @@ import optax
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxint.models import build, kv_cache
+from jaxint.models import build, kv_cache, paged_cache
 from jaxint.models import config as model_config
 from jaxint.parallel import rules
 from jaxint.sampling import state as decode_state
@@ -73,11 +73,12 @@ def replicated(shape: tuple[int, ...], dtype: Any, mesh: Mesh) -> jax.ShapeDtype
 
 def decoder_state(
     cfg: model_config.ModelConfig, slots: int, cache_len: int, chunk_steps: int, dtype: str,
-    mesh: Mesh,
+    mesh: Mesh, pool_pages: int = 0, page_size: int = 0,
 ) -> decode_state.DecodeState:
-    """The sampler's state (KV cache + slot bookkeeping) sharded as `state.constrain` pins it."""
-    tree = jax.eval_shape(
-        lambda: decode_state.init(cfg, slots, cache_len, chunk_steps, jnp.dtype(dtype)))
+    """The sampler's state (KV cache + slot bookkeeping) sharded as `state.constrain` pins it
+    (paged: a pool of `pool_pages` pages of `page_size` tokens instead of dense rows)."""
+    tree = jax.eval_shape(lambda: decode_state.init(
+        cfg, slots, cache_len, chunk_steps, jnp.dtype(dtype), pool_pages, page_size))
 
     def sharded(names: tuple, x: jax.ShapeDtypeStruct) -> jax.ShapeDtypeStruct:
         spec = rules.spec_for(names, x.shape, mesh)
@@ -85,6 +86,10 @@ def decoder_state(
 
     def field(name: str):  # a cache is one stacked array or a tuple of per-layer arrays
         value = getattr(tree, name)
+        if name == "cache_k" and tree.paged:
+            return jax.tree.map(lambda x: jax.ShapeDtypeStruct(
+                x.shape, x.dtype, sharding=NamedSharding(mesh, paged_cache.spec(x.shape, mesh))),
+                value)
         if name in ("cache_k", "cache_v"):
             return jax.tree.map(lambda x: sharded(kv_cache.axes(value), x), value)
         return sharded(decode_state.SLOT_AXES + (None,) * (value.ndim - 1), value)

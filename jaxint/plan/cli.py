@@ -121,6 +121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         name = cfg.model.preset or cfg.model.path
         print(report.header(target, sizes, name, args.hbm_gib or cfg.plan.hbm_gib))
         print(report.table(rows))
+        if report.kv_table(rows):
+            print("\nKV cache per device (dense rows vs paged at expected_len):\n"
+                  + report.kv_table(rows))
         print(f"(plan for {target.name} took {time.perf_counter() - start:.0f} s)\n", flush=True)
         rows_out += [{"target": target.name, "model": name, **r.as_dict()} for r in rows]
     if args.json:

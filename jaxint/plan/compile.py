@@ -53,6 +53,7 @@ class Result:
     compile_s: float
     input_shardings: Any = dataclasses.field(default=None, repr=False)
     error: str | None = None
+    kv: dict | None = None  # a decode row's KV sizing (`functions.Job.kv`)
 
     @property
     def total(self) -> int:
@@ -90,7 +91,8 @@ def _refused(job: functions.Job, mesh: Mesh, flops: float, err: Exception, elaps
         raise err
     args = abstract.device_bytes(_abstract_leaves(job.args))
     return Result(job.name, job.shape, args, 0, 0, temps, abstract.device_bytes(job.resident),
-                  flops / mesh.size, 0.0, float(args + job.weight_reads), elapsed, None, message)
+                  flops / mesh.size, 0.0, float(args + job.weight_reads), elapsed, None, message,
+                  job.kv)
 
 
 @contextlib.contextmanager
@@ -127,5 +129,5 @@ def run(job: functions.Job, mesh: Mesh) -> Result:
         resident=abstract.device_bytes(job.resident),
         flops=global_flops / mesh.size, xla_flops=_xla_flops(compiled),
         hbm_traffic=float(mem.argument_size_in_bytes + fresh_out + job.weight_reads),
-        compile_s=elapsed, input_shardings=compiled.input_shardings,
+        compile_s=elapsed, input_shardings=compiled.input_shardings, kv=job.kv,
     )

@@ -24,8 +24,11 @@ from jaxint.parallel import config as parallel_config
 from jaxint.stages import config as stages_config
 from jaxint.train import config as train_config
 
-FUNCTIONS = ("sft_step", "grpo_update", "grpo_score", "rl_prefill", "rl_decode",
-             "gen_prefill", "gen_decode")
+DEFAULT_FUNCTIONS = ("sft_step", "grpo_update", "grpo_score", "rl_prefill", "rl_decode",
+                     "gen_prefill", "gen_decode")
+# Opt-in (`--functions`): the decode chunk over a paged KV cache, sized at the sampler's
+# `expected_len`, with a dense-vs-paged slots-per-device summary.
+FUNCTIONS = (*DEFAULT_FUNCTIONS, "rl_decode_paged", "gen_decode_paged")
 SECTIONS = ("model", "mesh", "sft", "rl", "generate", "plan")
 
 
@@ -36,12 +39,13 @@ class PlanSettings:
     Attributes:
         prompt_tokens: longest prompt planned for: it sets the prefill bucket, the KV cache
             length (prompt + max_new_tokens) and the GRPO sequence length.
-        functions: which steps to compile (default: all of FUNCTIONS).
+        functions: which steps to compile (default: DEFAULT_FUNCTIONS; the paged decode
+            rows of FUNCTIONS are opt-in).
         hbm_gib: judge against this many GiB per device instead of the chip's HBM.
     """
 
     prompt_tokens: int = 512
-    functions: tuple[str, ...] = FUNCTIONS
+    functions: tuple[str, ...] = DEFAULT_FUNCTIONS
     hbm_gib: float | None = None
 
     def __post_init__(self) -> None:

@@ -9,6 +9,11 @@ steps), `cond` takes its most expensive branch, and rematerialised blocks are co
 they run again in the backward pass: the result is what the hardware executes, the number a
 step-time bound needs. Only `dot_general` is counted (elementwise work is a few percent of a
 transformer's FLOPs); the count is global, so the per-device figure assumes an even split.
+A `shard_map` body sees per-shard shapes: it counts once per shard of its manual axes. A
+Pallas kernel's body runs per grid point with data-dependent loops the jaxpr does not bound
+(multiplying them by the caller's `while_trips` gave the paged decode ~9x the dense FLOPs):
+it counts its `cost_estimate` if it has one, else nothing (the TPU ragged paged attention
+kernel has none, so a paged decode's attention dots are left out of its figure).
 """
 
 from __future__ import annotations
@@ -55,6 +60,13 @@ def count(jaxpr: core.Jaxpr | core.ClosedJaxpr, *, while_trips: int = 1) -> floa
             total += eqn.params["length"] * count(eqn.params["jaxpr"], while_trips=while_trips)
         elif name == "while":
             total += while_trips * count(eqn.params["body_jaxpr"], while_trips=while_trips)
+        elif name == "pallas_call":
+            estimate = eqn.params.get("cost_estimate")
+            total += float(estimate.flops) if estimate is not None else 0.0
+        elif name == "shard_map":
+            shards = math.prod(eqn.params["mesh"].shape[a]
+                               for a in eqn.params["newly_manual_axes"])
+            total += shards * count(eqn.params["jaxpr"], while_trips=while_trips)
         elif name == "cond":
             total += max(count(b, while_trips=while_trips) for b in eqn.params["branches"])
         else:

@@ -19,9 +19,11 @@ from flax import nnx
 from jax.sharding import Mesh
 
 from jaxint.models import config as model_config
+from jaxint.models import paged_cache
 from jaxint.plan import abstract
 from jaxint.plan import config as plan_config
 from jaxint.sampling import engine as engine_lib
+from jaxint.sampling import pages as pages_lib
 from jaxint.sampling import steps as sampling_steps
 from jaxint.stages import generate as generate_stage
 from jaxint.train import grpo_step, loop_utils, optim, rl, rollouts, sft_step
@@ -42,6 +44,9 @@ class Job:
         while_trips: iterations assumed for `while` loops when counting FLOPs.
         weight_reads: per-device bytes of weights streamed from HBM beyond the arguments'
             single read (a pass per micro-batch or decode step), for the bandwidth bound.
+        kv: decode rows: per-device KV bytes (`kv_bytes`), what one more sample costs
+            (`sample_bytes`: a dense row, or a paged sample's pages at `expected_len`) and
+            the compiled `slots_per_device`, for `report.kv_table`.
     """
 
     name: str
@@ -51,6 +56,7 @@ class Job:
     resident: Any = ()
     while_trips: int = 1
     weight_reads: float = 0.0
+    kv: dict | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,12 +179,62 @@ def _sampling_jobs(ctx: Context, prefix: str, sampling_cfg, num_prompts: int, re
     kv = abstract.device_bytes((state.cache_k, state.cache_v))
     pass_bytes = ctx.weight_pass_bytes(ctx.model_cfg.dtype)
     return [
+        _paged_decode(ctx, prefix, s, sampling_cfg, params, resident, pass_bytes),
         Job(f"{prefix}_prefill", f"{b} x {P} -> {b}x{n} of {s.slots} slots", sampling_steps.prefill,
             prefill_args, resident=resident, weight_reads=pass_bytes),
         Job(f"{prefix}_decode", f"{s.slots} slots x {s.cache_len}, {C} steps",
             sampling_steps.decode_chunk, (ctx.graphdef, e.selection, s.cache_len, params, state),
-            resident=resident, while_trips=C, weight_reads=C * (pass_bytes + kv)),
+            resident=resident, while_trips=C, weight_reads=C * (pass_bytes + kv),
+            kv=_kv_info(ctx, kv, s.slots, s.cache_len)),
     ]
+
+
+def paged_pool_tokens(sampling_cfg, slots: int, cache_len: int) -> int:
+    """The pool a paged plan compiles: `kv_pool_tokens`, else every slot at `expected_len`
+    (whole pages), else (worst case) every slot at the dense cache length."""
+    if sampling_cfg.kv_pool_tokens is not None:
+        return sampling_cfg.kv_pool_tokens
+    ps = sampling_cfg.page_size
+    each = min(sampling_cfg.expected_len or cache_len, cache_len)
+    return slots * pages_lib.pages_for(each, ps) * ps
+
+
+def _paged_decode(ctx: Context, prefix: str, s: _Sampler, sampling_cfg, params, resident,
+                  pass_bytes: float) -> Job:
+    """The decode chunk over a paged pool (the TPU kernel on a TPU mesh)."""
+    ps, C = sampling_cfg.page_size, sampling_cfg.chunk_steps
+    tokens = paged_pool_tokens(sampling_cfg, s.slots, s.cache_len)
+    shards, per_shard = _pool_split(ctx, tokens, ps)
+    state = abstract.decoder_state(ctx.model_cfg, s.slots, s.cache_len, C, s.engine.cache_dtype,
+                                   ctx.mesh, shards * per_shard, ps)
+    width = pages_lib.pages_for(s.cache_len, ps)
+    table = abstract.batch({"t": ((s.slots, width), INT)}, ctx.mesh, batch_dim=0)["t"]
+    platform = next(iter(ctx.mesh.devices.flat)).platform
+    kv = abstract.device_bytes(state.cache_k)
+    expected = sampling_cfg.expected_len or "worst case"
+    return Job(f"{prefix}_decode_paged",
+               f"{s.slots} slots, pool {shards * per_shard * ps} tokens (expected_len "
+               f"{expected}), {C} steps", sampling_steps.decode_chunk,
+               (ctx.graphdef, s.engine.selection, s.cache_len, params, state, table,
+                paged_cache.kernel_for(platform)),
+               resident=resident, while_trips=C, weight_reads=C * (pass_bytes + kv),
+               kv=_kv_info(ctx, kv, s.slots, shards * per_shard * ps / s.slots,
+                           pages_lib.pages_for(min(sampling_cfg.expected_len or s.cache_len,
+                                                   s.cache_len), ps) * ps))
+
+
+def _kv_info(ctx: Context, kv_bytes: int, slots: int, tokens_per_slot: float,
+             sample_tokens: int | None = None) -> dict:
+    shards = _pool_split(ctx, 1, 1)[0]
+    token_bytes = kv_bytes * shards / (slots * tokens_per_slot)
+    return {"kv_bytes": kv_bytes, "slots_per_device": slots / shards,
+            "sample_bytes": token_bytes * (sample_tokens or tokens_per_slot)}
+
+
+def _pool_split(ctx: Context, tokens: int, page_size: int) -> tuple[int, int]:
+    sizes = dict(zip(ctx.mesh.axis_names, ctx.mesh.axis_sizes, strict=True))
+    shards = sizes.get("data", 1) * sizes.get("fsdp", 1)
+    return shards, -(-pages_lib.pages_for(tokens, page_size) // shards)
 
 
 def rl_sampling(ctx: Context) -> list[Job]:
@@ -210,6 +266,8 @@ def jobs(ctx: Context, wanted: tuple[str, ...]) -> list[Job]:
         "rl_decode": lambda: rl_sampling(ctx),
         "gen_prefill": lambda: gen_sampling(ctx),
         "gen_decode": lambda: gen_sampling(ctx),
+        "rl_decode_paged": lambda: rl_sampling(ctx),
+        "gen_decode_paged": lambda: gen_sampling(ctx),
     }
     out: list[Job] = []
     for name in plan_config.FUNCTIONS:

@@ -71,7 +71,19 @@ class Row:
                 "fits": self.fits, "verdict": self.verdict, "flops_per_device": r.flops,
                 "xla_flops_per_device": r.xla_flops, "hbm_traffic": r.hbm_traffic,
                 "bound_s": self.bound_s, "limit": self.limit, "compile_s": r.compile_s,
-                "error": r.error}
+                "error": r.error, **({"kv": {**r.kv, "slots_at_hbm": self.slots_at_hbm}}
+                                     if r.kv else {})}
+
+    @property
+    def slots_at_hbm(self) -> int | None:
+        """Samples one device could decode at once within its HBM: what is not KV (weights,
+        resident state, temporaries) stays, the rest is divided by one sample's KV (a dense
+        row, or a paged sample's pages at `expected_len`)."""
+        kv = self.result.kv
+        if not kv:
+            return None
+        other = self.result.total - kv["kv_bytes"]
+        return max(0, int((self.hbm_bytes - other) // kv["sample_bytes"]))
 
 
 def judge(results: Sequence[compile_lib.Result], target: topologies.Target,
@@ -116,5 +128,25 @@ def table(rows: Sequence[Row]) -> str:
                  _gib(r.resident), _gib(r.total), f"{100 * r.total / row.hbm_bytes:.0f}%",
                  row.verdict, f"{r.flops / 1e12:.1f}", _time(row.bound_s), row.limit,
                  f"{r.compile_s:.0f} s")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+KV_COLUMNS = ("function", "slots/dev", "KV GiB/dev", "per sample MiB", "other GiB/dev",
+              "slots/dev at HBM")
+
+
+def kv_table(rows: Sequence[Row]) -> str:
+    """Dense vs paged decode: per-device KV memory and how many samples fit the HBM budget
+    (empty when no decode row was compiled)."""
+    rows = [r for r in rows if r.result.kv]
+    if not rows:
+        return ""
+    lines = ["| " + " | ".join(KV_COLUMNS) + " |", "|" + "---|" * len(KV_COLUMNS)]
+    for row in rows:
+        kv = row.result.kv
+        cells = (row.result.name, f"{kv['slots_per_device']:g}", _gib(kv["kv_bytes"]),
+                 f"{kv['sample_bytes'] / (1 << 20):.1f}",
+                 _gib(row.result.total - kv["kv_bytes"]), str(row.slots_at_hbm))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

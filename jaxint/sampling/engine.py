@@ -4,6 +4,24 @@ Decode runs in chunks of `chunk_steps` device steps. Between chunks the host col
 new tokens, ends samples (stop strings, budget), and prefills waiting prompts into the freed
 slots, so a few 16K-token rollouts never leave the other slots idle. Every compiled shape is
 bucketed (prompt length, prompt rows, visible cache length) so compiles stay bounded.
+
+With `sampling.kv_cache: paged` the slots share one pool of KV pages instead of owning a
+cache_len-long row each (`jaxint.models.paged_cache` on device, `jaxint.sampling.pages` on
+the host). Policy, and why:
+  * Lazy allocation: between chunks every running sample gets pages for the positions the
+    next chunk can write (its length + chunk_steps, capped at prompt + budget), so memory
+    follows actual lengths, not the worst case every dense row is sized for.
+  * Admission: a new sample starts only if its shard can give it its prompt pages (or share
+    them) plus one chunk; otherwise it waits in the queue, first in line.
+  * Sharing: the samples of a forked prompt share its full prompt pages (reference-counted);
+    the partly filled last prompt page is each sample's own copy (copy-on-write: each writes
+    right after the prompt).
+  * Preemption: when a running sample's next chunk does not fit, the most recently started
+    sample of its shard gives its pages back and goes to the head of the queue (it has the
+    least work to lose, and the oldest sample always keeps room to finish, so the run makes
+    progress). It restarts from scratch and regenerates the same tokens: a sample's
+    randomness depends only on (seed, prompt, sample index, step), never on scheduling.
+  * Freeing: a finished sample's pages return to the pool at once.
 """
 
 from __future__ import annotations
@@ -23,8 +41,10 @@ from jax.sharding import Mesh
 
 from jaxint import progress as progress_lib
 from jaxint.models import config as model_config
+from jaxint.models import paged_cache
 from jaxint.parallel import host
 from jaxint.sampling import config as sampling_config
+from jaxint.sampling import pages as pages_lib
 from jaxint.sampling import queue as queue_lib
 from jaxint.sampling import results, steps
 from jaxint.sampling import state as state_lib
@@ -57,6 +77,7 @@ class _Slot:
     tokens: list[int] = dataclasses.field(default_factory=list)
     logprobs: list[float] = dataclasses.field(default_factory=list)
     checked: int = 0
+    order: int = 0  # start sequence number (paged: the newest is preempted first)
 
 
 class Engine:
@@ -87,6 +108,7 @@ class Engine:
                                          tuple(cfg.stop_token_ids))
         self.cache_dtype = str(state_lib.cache_dtype(model_cfg, cfg.cache_dtype))
         self.stats: dict[str, float] = {}
+        self.page_pool: pages_lib.PagePool | None = None  # the last paged run's (tests read it)
 
     # ------------------------------------------------------------------ public
     def run(
@@ -108,12 +130,17 @@ class Engine:
         slots = self._num_slots(total)
         cache_len = self._cache_len(max(len(p) for p in prompts), int(budgets.max()))
         keys = self._sample_keys(seed, len(prompts), n)
+        pool = self._page_pool(slots, cache_len, prompts, budgets)
+        paged = pool is not None
         with self._mesh_context():
             state = steps.allocate(
-                self.model_cfg, slots, cache_len, self.cfg.chunk_steps, self.cache_dtype
+                self.model_cfg, slots, cache_len, self.cfg.chunk_steps, self.cache_dtype,
+                pool.shards * pool.per_shard if paged else 0, self.cfg.page_size if paged else 0,
             )
             state = self._commit(state, params)
-            run = _Run(self, params, prompts, budgets, keys, slots, cache_len, state)
+            platform = next(iter(jax.tree.leaves(params)[0].devices())).platform
+            run = _Run(self, params, prompts, budgets, keys, slots, cache_len, state, pool,
+                       paged_cache.kernel_for(platform))
             bar = progress_lib.Bar(total=total, desc=desc, disable=not progress, unit="sample",
                                    leave=False)
             try:
@@ -170,6 +197,31 @@ class Engine:
                     f"needs {need} positions > the configured cache length {limit} "
                     f"(sampling.max_cache_tokens, or max_prompt_tokens + max_new_tokens)")
 
+    def pool_pages(self, slots: int, cache_len: int) -> tuple[int, int]:
+        """(slot shards, pages per shard) of the paged pool: `kv_pool_tokens` (None: what the
+        dense cache holds, slots x cache_len) in pages, split evenly over the slot shards."""
+        ps = self.cfg.page_size
+        shards = self._batch_multiple()
+        tokens = self.cfg.kv_pool_tokens or slots * cache_len
+        return shards, math.ceil(pages_lib.pages_for(tokens, ps) / shards)
+
+    def _page_pool(self, slots: int, cache_len: int, prompts: Sequence[np.ndarray],
+                   budgets: np.ndarray) -> pages_lib.PagePool | None:
+        """The host allocator of a paged run (None: dense). Refuses, naming the key, a pool
+        whose shard cannot hold the run's largest sample (it could never finish)."""
+        if self.cfg.kv_cache != "paged":
+            return None
+        shards, per_shard = self.pool_pages(slots, cache_len)
+        ps = self.cfg.page_size
+        need = max(len(p) + int(b) for p, b in zip(prompts, budgets, strict=True))
+        if per_shard < pages_lib.pages_for(need, ps):
+            raise ValueError(
+                f"sampling.kv_pool_tokens={self.cfg.kv_pool_tokens} gives each of {shards} slot "
+                f"shard(s) {per_shard * ps} tokens of pages, fewer than one sample needs "
+                f"({need}: prompt + max_new_tokens, in pages of {ps})")
+        self.page_pool = pages_lib.PagePool(shards, per_shard)
+        return self.page_pool
+
     def _batch_multiple(self) -> int:
         if self.mesh is None:
             return 1
@@ -214,7 +266,9 @@ class Engine:
 class _Run:
     """One `Engine.run`: the queue, the slots, and the chunk loop."""
 
-    def __init__(self, engine: Engine, params, prompts, budgets, keys, slots, cache_len, state):
+    def __init__(self, engine: Engine, params, prompts, budgets, keys, slots, cache_len, state,
+                 pool: pages_lib.PagePool | None = None,
+                 paging: paged_cache.Paging | None = None):
         self.e = engine
         self.params = params
         self.prompts = prompts
@@ -234,17 +288,33 @@ class _Run:
         self.decode_s = 0.0
         self.chunks = 0
         self.counts = collections.Counter()  # prefill rows/tokens, forked samples
+        # Paged cache (None: dense): the allocator, each slot's pages, the shared full prompt
+        # pages of classes still being started ({class: {shard: pages}}, one reference each
+        # for the class), and where each just-admitted slot starts copying its prompt.
+        self.pool, self.paging = pool, paging
+        ps = engine.cfg.page_size
+        self.pages = (pages_lib.SlotPages(pool, slots, pages_lib.pages_for(cache_len, ps), ps)
+                      if pool is not None else None)
+        self.class_pages: dict[int, dict[int, list[int]]] = {}
+        self.write_from: dict[int, int] = {}
+        self.started = 0
+        self.starved = False  # the pool could not admit the head of the queue this round
 
     def loop(self, bar: progress_lib.Bar) -> list[list[results.Sample]]:
         refill = self.e.cfg.refill
         while self.queue or self._busy():
             free = [i for i, s in enumerate(self.slots) if s is None]
+            self.starved = False
             if self.queue and free and (refill or len(free) == self.num_slots):
                 self._fill(free, bar)
-                if refill and self.queue and any(s is None for s in self.slots):
+                if (refill and self.queue and not self.starved
+                        and any(s is None for s in self.slots)):
                     continue  # samples that ended at their first token freed slots again
             if self._busy():
                 self._decode(bar)
+            elif self.starved:
+                raise RuntimeError("page pool: nothing runs and no sample can be admitted")
+        self._drop_class_pages(keep=None)
         return self.out  # type: ignore[return-value]
 
     def _busy(self) -> bool:
@@ -256,7 +326,17 @@ class _Run:
         (forked), then new prompts (one prefill row per class), then the overflow of the
         class now held (forked). Drops the held prompt once its class has all started."""
         self._fork_held(free, bar)
-        rows = self.queue.take_rows(free, self.width)
+        if not self.starved:
+            self._fill_rows(free, bar)
+        if not self.starved:
+            self._fork_held(free, bar)
+        if self.held is not None and self.held[0] != self.queue.head_class():
+            self.held = None
+        self._drop_class_pages(keep=self.held[0] if self.held is not None else None)
+
+    def _fill_rows(self, free: list[int], bar: progress_lib.Bar) -> None:
+        """New prompts into free slots, one prefill row per class, bucketed by length."""
+        rows = self._admit_rows(self.queue.take_rows(free, self.width))
         groups: dict[int, list[list[queue_lib.Start]]] = collections.defaultdict(list)
         for row in rows:
             groups[next_pow2(len(self.prompts[row[0].prompt]), MIN_PROMPT_BUCKET)].append(row)
@@ -264,15 +344,12 @@ class _Run:
             per_call = max(1, self.e.cfg.prefill_tokens // bucket)
             for k in range(0, len(rlist), per_call):
                 self._prefill_call(bucket, rlist[k : k + per_call], bar)
-        self._fork_held(free, bar)
-        if self.held is not None and self.held[0] != self.queue.head_class():
-            self.held = None
 
     def _fork_held(self, free: list[int], bar: progress_lib.Bar) -> None:
         """Starts queued samples of the held prompt's class in free slots, no prefill."""
         if self.held is None:
             return
-        starts = self.queue.take_class(self.held[0], free)
+        starts = self._admit(self.queue.take_class(self.held[0], free))
         if not starts:
             return
         p = starts[0].prompt
@@ -284,7 +361,8 @@ class _Run:
         t = time.perf_counter()
         self.state, first, logprob = steps.fork(
             self.e.selection, self.state, self.held[1], np.asarray([len(self.prompts[p])],
-            np.int32), dest, keys, np.asarray([self.budgets[p]], np.int32))
+            np.int32), dest, keys, np.asarray([self.budgets[p]], np.int32),
+            self._page_write({st.slot: 0 for st in starts}))
         self.counts["forked"] += len(starts)
         self._started([starts], first, logprob, t, bar)
 
@@ -313,6 +391,7 @@ class _Run:
         self.state, first, logprob, prefix = steps.prefill(
             self.e.graphdef, self.e.selection, self.params, self.state,
             tokens, lens, dest, keys, budgets, np.int32(hold or 0),
+            self._page_write({st.slot: r for r, row in enumerate(rows) for st in row}),
         )
         if hold is not None:
             self.held = (pending, prefix)
@@ -333,19 +412,27 @@ class _Run:
             for c, st in enumerate(row):
                 p = st.prompt
                 self.slots[st.slot] = _Slot(p, st.sample, len(self.prompts[p]),
-                                            int(self.budgets[p]))
+                                            int(self.budgets[p]), order=self.started)
+                self.started += 1
                 self._append(st.slot, [int(first[r, c])], [float(logprob[r, c])])
                 done[st.slot] = self._maybe_finish(st.slot, device_active=None, bar=bar)
         self._release(done)
 
     # -------------------------------------------------------------- decode
     def _decode(self, bar: progress_lib.Bar) -> None:
+        table = None
+        if self.pages is not None:
+            self._grow_pages()
+            if not self._busy():
+                return
+            table = self.pages.table.copy()
         busy = [i for i, s in enumerate(self.slots) if s is not None]
         need = max(self.slots[i].prompt_len + len(self.slots[i].tokens) for i in busy)
         kv_len = self.e.kv_bucket(need + self.e.cfg.chunk_steps, self.cache_len)
         t = time.perf_counter()
         self.state = steps.decode_chunk(
-            self.e.graphdef, self.e.selection, kv_len, self.params, self.state
+            self.e.graphdef, self.e.selection, kv_len, self.params, self.state, table,
+            paging=self.paging,
         )
         out_tokens, out_logprobs, count, active = host.fetch((
             self.state.out_tokens, self.state.out_logprobs, self.state.out_count, self.state.active
@@ -399,6 +486,8 @@ class _Run:
             np.asarray(s.logprobs, np.float32), reason, stop, text,
         )
         self.slots[slot] = None
+        if self.pages is not None:
+            self.pages.clear(slot)
         bar.update(1)
         bar.set_postfix(tok_s=f"{self.tokens_out / (time.perf_counter() - self.t0):.0f}")
         return True
@@ -414,5 +503,123 @@ class _Run:
             "tokens": float(self.tokens_out), "tokens_per_s": self.tokens_out / max(wall, 1e-9),
             "chunks": float(self.chunks), "slots": float(self.num_slots),
             **{k: float(self.counts[k]) for k in (
-                "prefill_rows", "prefill_tokens", "prefill_tokens_padded", "forked")},
+                "prefill_rows", "prefill_tokens", "prefill_tokens_padded", "forked",
+                "preempted")},
+            **({"pages_peak": float(self.pool.peak_in_use),
+                "page_refs_max": float(self.pool.max_refs)} if self.pool is not None else {}),
         }
+
+    # -------------------------------------------------------------- paged cache
+    def _target(self, cache_len: int, prompt_len: int, budget: int) -> int:
+        """Positions a slot must hold pages for before its next chunk: what the chunk can
+        write, never more than its whole sample."""
+        return min(cache_len + self.e.cfg.chunk_steps, prompt_len + budget)
+
+    def _admit(self, starts: list[queue_lib.Start]) -> list[queue_lib.Start]:
+        """Gives pages to samples just taken from the queue, in order; the first that does
+        not fit goes back with all after it (queue order is kept) and ends this fill."""
+        if self.pages is None:
+            return starts
+        for k, st in enumerate(starts):
+            if not self._admit_one(st):
+                self.queue.put_back(starts[k:])
+                self.starved = True
+                return starts[:k]
+        return starts
+
+    def _admit_rows(self, rows: list[list[queue_lib.Start]]) -> list[list[queue_lib.Start]]:
+        flat = self._admit([st for row in rows for st in row])
+        out, k = [], 0
+        for row in rows:
+            kept = row[: max(0, len(flat) - k)]
+            k += len(row)
+            if kept:
+                out.append(kept)
+        return out
+
+    def _admit_one(self, st: queue_lib.Start) -> bool:
+        """Prompt pages (shared within the shard when forking) + one chunk for a new sample;
+        when short, first frees the pages other classes hold for later forks."""
+        cls = self.queue.class_of(st.prompt, st.sample)
+        if self._try_admit(st, cls):
+            return True
+        return self._drop_class_pages(keep=cls) and self._try_admit(st, cls)
+
+    def _try_admit(self, st: queue_lib.Start, cls: int) -> bool:
+        ps = self.pages.page_size
+        plen, budget = len(self.prompts[st.prompt]), int(self.budgets[st.prompt])
+        shard = self.pages.shard(st.slot)
+        full = plen // ps if self.e.cfg.fork else 0  # full prompt pages: shared
+        shared = self.class_pages.get(cls, {}).get(shard)
+        fresh = shared is None and full > 0
+        if fresh:
+            shared = self.pool.alloc(shard, full)
+            if shared is None:
+                return False
+        own = self.pool.alloc(shard, pages_lib.pages_for(self._target(plen, plen, budget), ps)
+                              - full)
+        if own is None:
+            if fresh:
+                self.pool.release(shard, shared)
+            return False
+        if fresh:
+            self.class_pages.setdefault(cls, {})[shard] = shared
+        shared = shared or []
+        self.pool.share(shard, shared)
+        self.pages.assign(st.slot, shared, own)
+        self.write_from[st.slot] = 0 if fresh else full * ps
+        return True
+
+    def _drop_class_pages(self, keep: int | None) -> bool:
+        """Lets go of the shared prompt pages kept for classes other than `keep` (their
+        samples keep their own references); drops the held prompt if it is one of them."""
+        dropped = False
+        for cls in [c for c in self.class_pages if c != keep]:
+            for shard, pages in self.class_pages.pop(cls).items():
+                self.pool.release(shard, pages)
+            dropped = True
+        if self.held is not None and self.held[0] != keep and dropped:
+            self.held = None
+        return dropped
+
+    def _page_write(self, src: dict[int, int]) -> steps.PageWrite | None:
+        """Where the new samples (slot -> prompt row) copy their prompt (paged runs)."""
+        if self.pages is None:
+            return None
+        row = np.full((self.num_slots,), np.iinfo(np.int32).max, np.int32)
+        start = np.zeros((self.num_slots,), np.int32)
+        for slot, r in src.items():
+            row[slot], start[slot] = r, self.write_from.pop(slot)
+        return steps.PageWrite(self.pages.table.copy(), row, start)
+
+    def _grow_pages(self) -> None:
+        """Pages for every running sample's next chunk, oldest first; preempts the newest
+        sample of a shard that runs short (see the module docstring)."""
+        busy = sorted((i for i, s in enumerate(self.slots) if s is not None),
+                      key=lambda i: self.slots[i].order)
+        preempted = np.zeros(self.num_slots, bool)
+        for slot in busy:
+            s = self.slots[slot]
+            if s is None:
+                continue
+            target = self._target(s.prompt_len + len(s.tokens) - 1, s.prompt_len, s.budget)
+            while not self.pages.grow(slot, target):
+                if self._drop_class_pages(keep=None):
+                    continue
+                shard = self.pages.shard(slot)
+                victim = max((i for i, v in enumerate(self.slots)
+                              if v is not None and self.pages.shard(i) == shard),
+                             key=lambda i: self.slots[i].order)
+                self._preempt(victim)
+                preempted[victim] = True
+                if victim == slot:
+                    break
+        self._release(preempted)
+
+    def _preempt(self, slot: int) -> None:
+        s = self.slots[slot]
+        self.pages.clear(slot)
+        self.slots[slot] = None
+        self.queue.requeue(s.prompt, s.sample)
+        self.tokens_out -= len(s.tokens)
+        self.counts["preempted"] += 1

@@ -82,3 +82,16 @@ class SampleQueue:
             self._queue.popleft()
             row.append(Start(p, j, free.pop(0)))
         return list(rows.values())
+
+    def put_back(self, starts: Sequence[Start]) -> None:
+        """Returns samples just taken (in the order taken) to the head of the queue: the
+        engine takes them back when the page pool cannot hold them yet."""
+        for st in reversed(starts):
+            self._queue.appendleft((st.prompt, st.sample))
+
+    def requeue(self, prompt: int, sample: int) -> None:
+        """A preempted sample goes first (it has waited longest); it restarts from scratch
+        and, its randomness depending only on (seed, prompt, sample, step), regenerates the
+        same tokens. Its class becomes the head: a prompt held for forking is dropped and
+        its later samples prefill it again (only ever under preemption)."""
+        self._queue.appendleft((prompt, sample))

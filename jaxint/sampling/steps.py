@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from flax import nnx, struct
 
 from jaxint.models import config as model_config
-from jaxint.models import kv_cache
+from jaxint.models import kv_cache, paged_cache
 from jaxint.sampling import select as select_lib
 from jaxint.sampling import state as state_lib
 
@@ -41,12 +41,29 @@ class Selection:
         return jnp.isin(tokens_B, jnp.asarray(self.stop_token_ids, jnp.int32))
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5, 6))
 def allocate(
-    cfg: model_config.ModelConfig, slots: int, cache_len: int, chunk_steps: int, dtype: str
+    cfg: model_config.ModelConfig, slots: int, cache_len: int, chunk_steps: int, dtype: str,
+    pool_pages: int = 0, page_size: int = 0,
 ) -> state_lib.DecodeState:
-    """An empty decode state, created directly with its sharding."""
-    return state_lib.init(cfg, slots, cache_len, chunk_steps, jnp.dtype(dtype))
+    """An empty decode state, created directly with its sharding (paged: `pool_pages` > 0)."""
+    return state_lib.init(cfg, slots, cache_len, chunk_steps, jnp.dtype(dtype), pool_pages,
+                          page_size)
+
+
+@struct.dataclass
+class PageWrite:
+    """Where a prefill or fork puts prompts in a paged cache (host-made, per slot).
+
+    Attributes:
+        table: [B, M] int32 page table (`jaxint.models.paged_cache`).
+        src_row: [B] int32, the prompt row each slot starts from (>= rows: none).
+        write_from: [B] int32, first position to copy (the end of pages already shared).
+    """
+
+    table: jax.Array
+    src_row: jax.Array
+    write_from: jax.Array
 
 
 @struct.dataclass
@@ -64,6 +81,7 @@ def prefill(
     graphdef: nnx.GraphDef, selection: Selection, params: nnx.State,
     state: state_lib.DecodeState, prompt_tokens: jax.Array, prompt_lens: jax.Array,
     dest_slots: jax.Array, keys: jax.Array, budgets: jax.Array, hold_row: jax.Array | int = 0,
+    pages: PageWrite | None = None,
 ) -> tuple[state_lib.DecodeState, jax.Array, jax.Array, Prefix]:
     """Prefills b prompts once and starts up to W samples of each in free slots.
 
@@ -74,6 +92,7 @@ def prefill(
         keys: [b, W, 2] sample keys; budgets: [b] max_new_tokens.
         hold_row: the prompt returned as a `Prefix`, for `fork` to start more of its samples
             in later calls without prefilling it again.
+        pages: for a paged state, where each new sample's prompt goes.
 
     Returns:
         (state, first tokens [b, W], their log-probs [b, W], the held prompt).
@@ -81,7 +100,7 @@ def prefill(
     model = nnx.merge(graphdef, params)
     cfg = model.config
     b, P = prompt_tokens.shape
-    per_layer = kv_cache.is_per_layer(state.cache_k)
+    per_layer = kv_cache.is_per_layer(state.cache_k)  # the same test for a paged pool
     dtype = jax.tree.leaves(state.cache_k)[0].dtype
     tmp = lambda: kv_cache.zeros(  # noqa: E731
         cfg.num_layers, b, P, cfg.num_kv_heads, cfg.head_dim, dtype, per_layer=per_layer)
@@ -92,7 +111,7 @@ def prefill(
     last = jnp.take_along_axis(hidden, (prompt_lens - 1)[:, None, None], axis=1)  # [b, 1, D]
     logits = model.logits(last)[:, 0]  # [b, V]
     state, first, logprob = _start(
-        selection, state, tmp_k, tmp_v, logits, prompt_lens, dest_slots, keys, budgets)
+        selection, state, tmp_k, tmp_v, logits, prompt_lens, dest_slots, keys, budgets, pages)
     held = Prefix(kv_cache.row(tmp_k, hold_row), kv_cache.row(tmp_v, hold_row),
                   jax.lax.dynamic_index_in_dim(logits, hold_row, 0, keepdims=True))
     return state, first, logprob, held
@@ -101,25 +120,27 @@ def prefill(
 @functools.partial(jax.jit, static_argnums=(0,), donate_argnums=(1,))
 def fork(
     selection: Selection, state: state_lib.DecodeState, prefix: Prefix, prompt_len: jax.Array,
-    dest_slots: jax.Array, keys: jax.Array, budget: jax.Array,
+    dest_slots: jax.Array, keys: jax.Array, budget: jax.Array, pages: PageWrite | None = None,
 ) -> tuple[state_lib.DecodeState, jax.Array, jax.Array]:
     """Starts more samples of a held prompt: copies its KV into their slots and draws their
     first tokens from its logits, exactly as `prefill` would have (no model call).
 
     Args:
         prompt_len, budget: [1]; dest_slots: [1, m] (>= B: unused); keys: [1, m, 2].
+        pages: for a paged state (samples sharing the prompt's full pages copy only from
+            their end: `PageWrite.write_from`).
 
     Returns:
         (state, first tokens [1, m], their log-probs [1, m]).
     """
     return _start(selection, state, prefix.k, prefix.v, prefix.logits, prompt_len, dest_slots,
-                  keys, budget)
+                  keys, budget, pages)
 
 
 def _start(
     selection: Selection, state: state_lib.DecodeState, src_k: kv_cache.Cache,
     src_v: kv_cache.Cache, logits_bV: jax.Array, lens: jax.Array, dest_slots: jax.Array,
-    keys: jax.Array, budgets: jax.Array,
+    keys: jax.Array, budgets: jax.Array, pages: PageWrite | None = None,
 ) -> tuple[state_lib.DecodeState, jax.Array, jax.Array]:
     """Puts W samples of each of b prompts (KV src row r, next-token logits row r) into
     their slots: copies the KV, draws the first token with the sample's key at step 0."""
@@ -133,9 +154,14 @@ def _start(
     budget = jnp.repeat(budgets, W)
     put = lambda x, v: x.at[dest].set(v, mode="drop")  # noqa: E731
     stop = selection.is_stop(first)
+    if state.paged:
+        caches = dict(cache_k=paged_cache.write_prompts(
+            state.cache_k, src_k, src_v, pages.table, pages.src_row, pages.write_from))
+    else:
+        caches = dict(cache_k=kv_cache.copy_rows(state.cache_k, src_k, dest_slots),
+                      cache_v=kv_cache.copy_rows(state.cache_v, src_v, dest_slots))
     state = state.replace(
-        cache_k=kv_cache.copy_rows(state.cache_k, src_k, dest_slots),
-        cache_v=kv_cache.copy_rows(state.cache_v, src_v, dest_slots),
+        **caches,
         tokens=put(state.tokens, first),
         lengths=put(state.lengths, lens), generated=put(state.generated, jnp.ones_like(lens)),
         budget=put(state.budget, budget), active=put(state.active, ~stop & (budget > 1)),
@@ -144,13 +170,17 @@ def _start(
     return state_lib.constrain(state), first.reshape(b, W), logprob.reshape(b, W)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2), donate_argnums=(4,))
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 6), donate_argnums=(4,))
 def decode_chunk(
     graphdef: nnx.GraphDef, selection: Selection, kv_len: int, params: nnx.State,
-    state: state_lib.DecodeState,
+    state: state_lib.DecodeState, table: jax.Array | None = None,
+    paging: paged_cache.Paging | None = None,
 ) -> state_lib.DecodeState:
     """Up to C decode steps for all slots in one `lax.while_loop`; stops early once every
-    slot is done. Only the first `kv_len` cache entries are attended (a static bucket)."""
+    slot is done. Only the first `kv_len` cache entries are attended (a static bucket).
+
+    A paged state needs its page table [B, M] (the host gives every active slot pages for
+    all C steps beforehand) and `paging`, how to attend over pages."""
     model = nnx.merge(graphdef, params)
     chunk = state.out_tokens.shape[1]
     # Sliced outside the loop: once per chunk, not at every step (see hidden_states_cached).
@@ -164,7 +194,8 @@ def decode_chunk(
         step, st = carry
         hidden, ck, cv = model.hidden_states_cached(
             st.tokens[:, None], st.lengths[:, None], st.cache_k, st.cache_v, st.lengths,
-            kv_len=kv_len, layer_params=layers,
+            kv_len=kv_len, layer_params=layers, pages=table if st.paged else None,
+            paging=paging,
         )
         token, logprob = selection.choose(model.logits(hidden)[:, 0], st.keys, st.generated)
         act = st.active

@@ -6,6 +6,7 @@ import pathlib
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from jaxint import configlib
@@ -56,6 +57,35 @@ def test_flops_multiply_scan_and_while_bodies():
     assert flops.count(jax.make_jaxpr(looped)(x, w), while_trips=3) == 3 * one
     grad = jax.make_jaxpr(jax.grad(lambda x, w: jnp.sum(scanned(x, w)), argnums=(0, 1)))(x, w)
     assert flops.count(grad) == 3 * 5 * one  # forward + two backward matmuls per step
+
+
+def test_flops_of_shard_map_and_pallas_bodies():
+    """A shard_map body (per-shard shapes) counts once per shard: the same global figure as
+    unsharded. A Pallas kernel counts its cost estimate, never its body times the caller's
+    while trips (its loops are its own)."""
+    from jax.experimental import pallas as pl
+    from jax.sharding import Mesh, PartitionSpec
+
+    x = jax.ShapeDtypeStruct((8, 8), jnp.float32)
+    w = jax.ShapeDtypeStruct((8, 8), jnp.float32)
+    mesh = Mesh(np.array(jax.devices()[:4]), ("data",))
+    split = jax.shard_map(lambda a, b: a @ b, mesh=mesh,
+                          in_specs=(PartitionSpec("data"), PartitionSpec()),
+                          out_specs=PartitionSpec("data"))
+    assert flops.count(jax.make_jaxpr(split)(x, w)) == 2 * 8 * 8 * 8
+
+    def kernel(x_ref, w_ref, o_ref):
+        o_ref[...] = jax.lax.fori_loop(0, 3, lambda i, c: c @ w_ref[...], x_ref[...])
+
+    def looped(estimate):  # a decode-like while loop around a kernel with its own loop
+        call = pl.pallas_call(kernel, jax.ShapeDtypeStruct((8, 8), jnp.float32),
+                              cost_estimate=estimate, interpret=True)
+        body = lambda t: (t[0] + 1, call(t[1], t[1]))  # noqa: E731
+        return jax.make_jaxpr(lambda c: jax.lax.while_loop(lambda t: t[0] < 1, body, (0, c)))(x)
+
+    est = pl.CostEstimate(flops=1234, transcendentals=0, bytes_accessed=0)
+    assert flops.count(looped(est), while_trips=64) == 64 * 1234
+    assert flops.count(looped(None), while_trips=64) == 0
 
 
 def test_remat_recompute_is_counted():

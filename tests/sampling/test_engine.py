@@ -69,11 +69,14 @@ def test_static_batch_matches_hf_with_stop_tokens(static_batch, qwen3_paths, exp
     _check(static_batch, expected, qwen3_paths.stop_ids)
 
 
-@pytest.mark.parametrize("refill", [True, False], ids=["refill", "static_waves"])
-def test_three_slots_equal_static_batch(sharp_qwen3, qwen3_paths, expected, static_batch, refill):
+@pytest.mark.parametrize("refill,kv_cache", [(True, "dense"), (False, "dense"), (True, "paged")],
+                         ids=["refill", "static_waves", "refill_paged"])
+def test_three_slots_equal_static_batch(sharp_qwen3, qwen3_paths, expected, static_batch, refill,
+                                        kv_cache):
     """3 slots for 11 requests, refilled between 4-step chunks (or, with refill=False, in
-    waves of 3): exactly the static batch's tokens and the HF reference."""
-    cfg = _config(qwen3_paths.stop_ids, refill=refill)
+    waves of 3): exactly the static batch's tokens and the HF reference. Paged (4-token
+    pages: prompts span several, most end partly filled) changes nothing."""
+    cfg = _config(qwen3_paths.stop_ids, refill=refill, kv_cache=kv_cache, page_size=4)
     engine_out = sampling.generate(
         sharp_qwen3.model, qwen3_paths.prompts, cfg, seed=0, progress=False
     )

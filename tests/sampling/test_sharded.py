@@ -120,3 +120,63 @@ def test_sharded_greedy_equals_unsharded(initialised, unsharded, mesh_name):
     assert helpers.tokens_of(out) == helpers.tokens_of(ref)
     for a, b in zip(out, ref, strict=True):
         np.testing.assert_allclose(a[0].logprobs, b[0].logprobs, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("mesh_name", list(MESHES))
+def test_sharded_paged_equals_unsharded(initialised, unsharded, mesh_name):
+    """The paged cache on a mesh: pages split over data/fsdp with the slots (each shard's
+    slots hold pages of their own block only) and combined kv heads over tensor; greedy
+    tokens equal the single-device dense run's, every page is returned."""
+    import dataclasses
+
+    mesh, (graphdef, state) = initialised(mesh_name)
+    model = nnx.merge(graphdef, _sharpen(state))
+    _, prompts, ref = unsharded
+    cfg = dataclasses.replace(GREEDY, kv_cache="paged", page_size=4)
+    graphdef, params = sampling.sampling_params(model)
+    engine = sampling.Engine(graphdef, model.config, cfg, mesh=mesh)
+    out = engine.run(params, prompts, seed=0, progress=False)
+    assert helpers.tokens_of(out) == helpers.tokens_of(ref)
+    for a, b in zip(out, ref, strict=True):
+        np.testing.assert_allclose(a[0].logprobs, b[0].logprobs, atol=1e-5, rtol=0)
+    assert engine.page_pool.shards == MESHES[mesh_name][0] * MESHES[mesh_name][1]
+    assert engine.page_pool.in_use() == 0
+
+
+SAMPLED = sampling.SamplingConfig(max_new_tokens=8, temperature=0.8, top_k=40, n=3,
+                                  max_batch_slots=8, chunk_steps=4)
+
+
+@pytest.mark.parametrize("mesh_name", ["data2_tensor4", "fsdp2_tensor4"])
+def test_sharded_paged_forked_and_preempted_equal_dense(initialised, unsharded, mesh_name):
+    """Sampled, 3 forked samples per prompt, on a mesh with 2 slot shards of 4 slots (pages
+    split with them, kv heads over tensor=4): paged == dense on the same mesh. The first
+    prompt's 3 samples start in shard 0's slots 0-2 and share its one full 4-token page
+    (4 references: the class's + 3). Then a pool of 7 pages per shard (the largest sample,
+    14 + 8 tokens, needs 6) preempts and still changes nothing; every page comes back."""
+    import dataclasses
+
+    mesh, (graphdef, state) = initialised(mesh_name)
+    model = nnx.merge(graphdef, _sharpen(state))
+    _, prompts, _ = unsharded
+    graphdef, params = sampling.sampling_params(model)
+
+    def run(cfg):
+        engine = sampling.Engine(graphdef, model.config, cfg, mesh=mesh)
+        return engine.run(params, prompts, seed=5, progress=False), engine
+
+    dense, _ = run(SAMPLED)
+    for pool_tokens in (None, 2 * 7 * 4):
+        cfg = dataclasses.replace(SAMPLED, kv_cache="paged", page_size=4,
+                                  kv_pool_tokens=pool_tokens)
+        out, engine = run(cfg)
+        assert helpers.tokens_of(out) == helpers.tokens_of(dense)
+        for ra, rb in zip(out, dense, strict=True):
+            for a, b in zip(ra, rb, strict=True):
+                np.testing.assert_allclose(a.logprobs, b.logprobs, atol=1e-5, rtol=0)
+        assert engine.page_pool.shards == 2 and engine.page_pool.in_use() == 0
+        assert engine.stats["forked"] > 0
+        if pool_tokens is None:
+            assert engine.stats["page_refs_max"] == 4 and engine.stats["preempted"] == 0
+        else:
+            assert engine.page_pool.per_shard == 7 and engine.stats["preempted"] > 0

@@ -21,7 +21,9 @@ The scale 1/sqrt(H) is applied to q before the kernel (splash takes pre-scaled q
 Under a mesh the kernel runs inside `shard_map` with the batch split as `act_batch` and heads
 as `act_heads` (`jaxint.parallel.rules`): a Pallas call is opaque to XLA's partitioner, which
 would otherwise gather every operand onto each device. Off TPU it runs in Pallas interpret
-mode: a slow reference used by the CPU parity tests, never a production path.
+mode: a slow reference used by the CPU parity tests, never a production path. A process-wide
+`jax_default_matmul_precision="highest"` (the CPU tests set it) makes Mosaic refuse the
+kernel's bfloat16 dots ("Bad lhs type": they would need float32 passes); TPU runs keep the default.
 """
 
 from __future__ import annotations
@@ -122,11 +124,12 @@ def _local(q_BTNH, k_BTKH, v_BTKH, q_seg_BT, kv_seg_BT, *, interpret: bool) -> j
     return heads_major(out_BNTH)
 
 
-@functools.lru_cache(maxsize=32)
 def _kernel(T: int, N: int, interpret: bool) -> Callable:
-    """The kernel for N heads over T positions (T a multiple of LANES). Cached: building it
-    walks the causal mask tile by tile in numpy, which a 36-layer unrolled model would
-    otherwise repeat per layer."""
+    """The kernel for N heads over T positions (T a multiple of LANES).
+
+    Built inside each trace, never cached here: its mask tables become arrays of the trace
+    that builds it (a cached kernel would leak them into the next one); the numpy walk over
+    the causal mask's tiles behind them is cached by JAX's own `_process_mask`."""
     block = next(b for b in BLOCKS if T % b == 0)
     sizes = splash_lib.BlockSizes(
         block_q=block, block_kv=block, block_kv_compute=block,
@@ -134,7 +137,5 @@ def _kernel(T: int, N: int, interpret: bool) -> Callable:
         block_q_dq=block, block_kv_dq=block,
     )
     mask = splash_lib.MultiHeadMask([splash_lib.CausalMask((T, T))] * N)
-    # Concrete mask tables even when first built inside a trace, so the cache holds no tracers.
-    with jax.ensure_compile_time_eval():
-        return splash_lib.make_splash_mha(
-            mask, block_sizes=sizes, head_shards=1, q_seq_shards=1, interpret=interpret)
+    return splash_lib.make_splash_mha(
+        mask, block_sizes=sizes, head_shards=1, q_seq_shards=1, interpret=interpret)

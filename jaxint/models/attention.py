@@ -1,16 +1,22 @@
-"""Attention through `jax.nn.dot_product_attention`, with a compact mask description.
+"""Attention through `jax.nn.dot_product_attention` or a fused kernel, with a compact mask.
 
 The mask is never passed around as a [B, T, S] array: `MaskInfo` holds the index of each query
 in the key sequence (causality), which keys are valid (padding), and optional segment ids
-(packed examples). Each implementation builds the boolean mask it needs, so the "chunked"
-implementation only ever materialises one [B, 1, C, S] block.
+(packed examples). Each implementation builds the mask it needs, so the "chunked"
+implementation only ever materialises one [B, 1, C, S] block and "splash" none.
 
 Implementations (`ModelConfig.attention_impl`):
   xla      XLA's fused einsum-softmax-einsum; memory O(T * S) per head.
   cudnn    cuDNN fused attention (GPU, bf16/fp16): flash-style, memory O(T).
+  splash   JAX's Pallas flash-attention kernel for TPU (`jaxint.models.splash`): memory O(T),
+           the causal upper half skipped; off TPU it runs in Pallas interpret mode (tests).
   chunked  queries in blocks of `attention_chunk` under `jax.checkpoint`: memory
            O(C * S), works on every backend, for long prefill and 16K-token training.
-  auto     cudnn on GPU for half-precision inputs, chunked when T exceeds the chunk, else xla.
+  auto     splash on TPU, cudnn on GPU for half-precision inputs; elsewhere chunked when T
+           exceeds the chunk, else xla.
+The fused kernels serve self-attention over one sequence (training, scoring, and a prefill
+whose keys are exactly its queries); queries at an offset in a longer cache fall back to
+chunked (or xla when short), since the kernels' causal mask is static.
 
 `attend_cached` serves the KV-cached path, whose keys and values are kv-heads-major
 [B, K, S, H] (`jaxint.models.kv_cache`): a decode step (one query per row) runs two batched
@@ -22,6 +28,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 from flax import struct
+
+from jaxint.models import splash
 
 
 @struct.dataclass
@@ -60,11 +68,25 @@ class MaskInfo:
         return MaskInfo(cut(self.q_index), self.kv_valid, cut(self.q_segment), self.kv_segment)
 
 
+FUSED = ("splash",)  # kernels whose causal mask is static: queries and keys at the same positions
+
+
+def platform() -> str:
+    """The platform the code is being compiled for: the current mesh's devices when a mesh is
+    set (`jaxint plan` compiles for TPU from a CPU process), else the default backend."""
+    mesh = jax.sharding.get_abstract_mesh()
+    device = None if mesh.empty else mesh.abstract_device
+    return device.platform if device is not None else jax.default_backend()
+
+
 def resolve_impl(impl: str, dtype: jnp.dtype, num_queries: int, chunk: int) -> str:
     """Picks the implementation for `impl="auto"` (see module docstring)."""
     if impl != "auto":
         return impl
-    if jax.default_backend() == "gpu" and dtype in (jnp.bfloat16, jnp.float16):
+    target = platform()
+    if target == "tpu":
+        return "splash"
+    if target == "gpu" and dtype in (jnp.bfloat16, jnp.float16):
         return "cudnn"
     return "chunked" if num_queries > chunk else "xla"
 
@@ -74,13 +96,28 @@ def attend(
     impl: str = "auto", chunk: int = 1024,
 ) -> jax.Array:
     """Grouped-query attention; returns [B, T, N, H] in q's dtype."""
-    impl = resolve_impl(impl, q_BTNH.dtype, q_BTNH.shape[1], chunk)
-    if impl == "chunked" and q_BTNH.shape[1] > chunk:
+    T, S = q_BTNH.shape[1], k_BSKH.shape[1]
+    impl = resolve_impl(impl, q_BTNH.dtype, T, chunk)
+    if impl in FUSED and T != S:
+        impl = "chunked"  # queries at an offset in a longer cache (see module docstring)
+    if impl == "splash":
+        return _splash(q_BTNH, k_BSKH, v_BSKH, mask)
+    if impl == "chunked" and T > chunk:
         return _chunked(q_BTNH, k_BSKH, v_BSKH, mask, chunk)
     impl = "xla" if impl == "chunked" else impl
     return jax.nn.dot_product_attention(
-        q_BTNH, k_BSKH, v_BSKH, mask=mask.block(k_BSKH.shape[1]), implementation=impl
+        q_BTNH, k_BSKH, v_BSKH, mask=mask.block(S), implementation=impl
     )
+
+
+def _splash(q_BTNH: jax.Array, k_BTKH: jax.Array, v_BTKH: jax.Array, mask: MaskInfo) -> jax.Array:
+    """The TPU kernel (interpret mode elsewhere: the CPU tests' reference run)."""
+    target = platform()
+    if target == "gpu":
+        raise ValueError("model.attention_impl=splash is a TPU kernel; on GPU use cudnn or auto")
+    B, T = q_BTNH.shape[:2]
+    q_seg, kv_seg = splash.segments(mask.kv_valid, mask.q_segment, mask.kv_segment, (B, T))
+    return splash.attend(q_BTNH, k_BTKH, v_BTKH, q_seg, kv_seg, interpret=target != "tpu")
 
 
 def attend_cached(

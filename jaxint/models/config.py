@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-ATTENTION_IMPLS = ("auto", "xla", "cudnn", "chunked")
+ATTENTION_IMPLS = ("auto", "xla", "cudnn", "splash", "chunked")
 REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch")
 # float64 (with jax_enable_x64) serves numerical reference tests against transformers.
 DTYPES = ("float32", "bfloat16", "float16", "float64")

@@ -119,13 +119,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         sizes = dict(zip(*_mesh_sizes(cfg, target), strict=True))
         name = cfg.model.preset or cfg.model.path
-        print(report.header(target, sizes, name, args.hbm_gib or cfg.plan.hbm_gib))
+        attention = report.attention_label(cfg.model.attention_impl, target)
+        print(report.header(target, sizes, name, args.hbm_gib or cfg.plan.hbm_gib, attention))
         print(report.table(rows))
         if report.kv_table(rows):
             print("\nKV cache per device (dense rows vs paged at expected_len):\n"
                   + report.kv_table(rows))
         print(f"(plan for {target.name} took {time.perf_counter() - start:.0f} s)\n", flush=True)
-        rows_out += [{"target": target.name, "model": name, **r.as_dict()} for r in rows]
+        rows_out += [{"target": target.name, "model": name, "attention": attention, **r.as_dict()}
+                     for r in rows]
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows_out, f, indent=1)

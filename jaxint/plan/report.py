@@ -100,12 +100,24 @@ def _time(seconds: float) -> str:
     return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
-def header(target: topologies.Target, mesh_sizes: dict, model: str, hbm_gib: float | None) -> str:
+def attention_label(impl: str, target: topologies.Target) -> str:
+    """The attention implementation the plan compiled. `auto` resolves by the platform compiled
+    for (`jaxint.models.attention.resolve_impl`): a TPU topology gets splash, also for a
+    target whose compile is borrowed from one (a GPU itself would run cudnn)."""
+    if impl != "auto":
+        return impl
+    return "auto = chunked or xla by length" if target.topology is None else "auto = splash"
+
+
+def header(target: topologies.Target, mesh_sizes: dict, model: str, hbm_gib: float | None,
+           attention: str | None = None) -> str:
+    """The lines above a target's table; `attention` is `attention_label()`'s text."""
     chip = target.chip
     hbm = f"{hbm_gib:g} GiB (--hbm-gib)" if hbm_gib else f"{chip.hbm_bytes / GIB:g} GiB"
     lines = [
         f"## {model} on {target.name}: {target.num_devices} x {chip.name}, mesh "
-        + " ".join(f"{k}={v}" for k, v in mesh_sizes.items()),
+        + " ".join(f"{k}={v}" for k, v in mesh_sizes.items())
+        + (f", attention {attention}" if attention else ""),
         f"per device: HBM {hbm}, peak {chip.peak_flops / 1e12:g} TFLOP/s bf16, "
         f"{chip.hbm_bandwidth / 1e9:g} GB/s ({chip.source})",
     ]

@@ -174,5 +174,5 @@ def layer_forward(
     q, k, v = qkv(layer, h, positions_BT, cfg, inv_freq)
     o = attention_lib.attend(q, k, v, mask, impl=cfg.attention_impl, chunk=cfg.attention_chunk)
     x_BTD = x_BTD + attention_out(layer, o)
-    x_BTD = rules.shard(x_BTD, ("act_batch", "act_seq", "act_embed"))
-    return rules.shard(x_BTD + mlp(layer, x_BTD, cfg), ("act_batch", "act_seq", "act_embed"))
+    x_BTD = rules.shard(x_BTD, ("act_batch", "act_res_seq", "act_embed"))
+    return rules.shard(x_BTD + mlp(layer, x_BTD, cfg), ("act_batch", "act_res_seq", "act_embed"))

@@ -28,6 +28,10 @@ RULES: dict[str, MeshAxes] = {
     # activations
     "act_batch": ("data", "fsdp"),
     "act_seq": (),
+    # The residual stream between layers (what a scanned, rematerialised stack saves per layer):
+    # its sequence split over tensor, so each tensor shard keeps 1/t of it; XLA gathers it
+    # for the projections (sequence parallelism). Attention and MLP activations use act_seq.
+    "act_res_seq": ("tensor",),
     "act_embed": (),
     "act_mlp": ("tensor",),
     "act_heads": ("tensor",),

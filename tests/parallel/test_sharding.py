@@ -144,3 +144,53 @@ def test_load_hf_on_mesh(tiny_hf_shardable, unsharded_hf, batch, sizes):
                                       err_msg=name)
     np.testing.assert_allclose(_logits(sharded, batch, mesh), reference_logits,
                                atol=ATOL, rtol=0)
+
+
+def test_residual_stream_is_split_over_tensor_between_layers(tiny_hf_shardable, monkeypatch):
+    """Sequence parallelism (`act_res_seq`): on an fsdp x tensor mesh a layer hands the next
+    one its residual stream split over tensor along the sequence (what a scanned,
+    rematerialised stack saves per layer: 1/tensor of it per device; on a v5e-8 the Qwen3-4B
+    16K train step went from 1.54 GiB over to fitting), and loss and gradients are the same
+    numbers as with the stream replicated."""
+    from jaxint.models import attention as attention_lib
+    from jaxint.models import layers
+    from jaxint.parallel import rules
+
+    mesh = _mesh((1, 2, 4))
+    model = models.load_hf(tiny_hf_shardable.path, dtype="float32", mesh=mesh,
+                           scan_layers=True, remat="full")
+    graphdef, params = nnx.split(model)
+    ids = np.random.RandomState(1).randint(0, V, (4, 64)).astype(np.int32)
+    rows = NamedSharding(mesh, P(("data", "fsdp")))
+
+    def one_layer(p, tokens):
+        m = nnx.merge(graphdef, p)
+        x = m._embed(tokens)
+        B, T = tokens.shape
+        positions = jnp.broadcast_to(jnp.arange(T), (B, T))
+        mask = attention_lib.MaskInfo(q_index=positions)
+        layer = jax.tree.map(lambda a: a[0], m._layer_params())
+        return layers.layer_forward(layer, x, positions, mask, m.config,
+                                    layers.rope_inverse_frequencies(m.config))
+
+    def loss(p, tokens):
+        return jnp.mean(jnp.square(nnx.merge(graphdef, p).hidden_states(tokens)))
+
+    def run():
+        jax.clear_caches()  # traces are cached per function; the rules table is read in them
+        with jax.set_mesh(mesh):
+            tokens = jax.device_put(ids, rows)
+            out = jax.jit(one_layer)(params, tokens)
+            value, grads = jax.jit(jax.value_and_grad(loss))(params, tokens)
+        return out, value, grads
+
+    out, split_value, split_grads = run()
+    assert out.sharding.spec == P("fsdp", "tensor"), out.sharding.spec
+    assert {s.data.shape for s in out.addressable_shards} == {(2, 16, D)}
+    monkeypatch.setitem(rules.RULES, "act_res_seq", ())
+    out, whole_value, whole_grads = run()
+    replicated = (P("fsdp"), P("fsdp", None), P("fsdp", None, None))
+    assert out.sharding.spec in replicated, out.sharding.spec
+    np.testing.assert_allclose(split_value, whole_value, rtol=1e-6)
+    for a, b in zip(jax.tree.leaves(split_grads), jax.tree.leaves(whole_grads), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6, rtol=1e-5)

@@ -20,6 +20,10 @@ def _parser() -> argparse.ArgumentParser:
                    "single longest request")
     s.add_argument("--roofline", action="store_true",
                    help="also the Qwen3-1.7B decode roofline (GPU/TPU only)")
+    s.add_argument("--roofline-batches", default="1,32,128,256",
+                   help="with --roofline: decode batch sizes, comma-separated")
+    s.add_argument("--kv-cache", choices=("dense", "paged"), default="dense",
+                   help="with --roofline: the engine's KV cache (sampling.kv_cache)")
     s.add_argument("--model-dir", help="a real HF directory (e.g. from `jaxint fetch "
                    "qwen2.5-coder-0.5b`) instead of the fixed random workload")
     s.add_argument("--batch", type=int, default=8, help="with --model-dir")
@@ -45,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--batch", type=int, default=8)
     t.add_argument("--seq-len", type=int, default=512)
     t.add_argument("--remat", default="none")
+    t.add_argument("--attention-impl", default=None,
+                   help="model.attention_impl (default: the model's; qwen3-1.7b: auto = "
+                        "cuDNN on GPU, splash on TPU)")
     t.add_argument("--json")
     v = sub.add_parser("verify", help="score_batch pairs/s")
     v.add_argument("--pairs", type=int, default=2000)
@@ -79,13 +86,15 @@ def main(argv: Sequence[str]) -> int:
         if args.roofline:
             from jaxint.bench import roofline
 
-            result["roofline"] = roofline.run()
+            batches = tuple(int(b) for b in args.roofline_batches.split(","))
+            result["roofline"] = roofline.run(batches, kv_cache=args.kv_cache)
         print(sampler.format_table(result))
     elif args.what == "train":
         from jaxint.bench import train
 
         result = train.run(model=args.model, batch=args.batch, seq_len=args.seq_len,
-                           remat=args.remat, step_kind=args.step)
+                           remat=args.remat, step_kind=args.step,
+                           attention_impl=args.attention_impl)
         print(json.dumps(result, indent=2))
     else:
         from jaxint.verify import bench as verify_bench

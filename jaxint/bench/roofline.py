@@ -22,7 +22,9 @@ def bytes_per_step(cfg, batch: int, mean_kv: float) -> float:
 
 
 def run(batches=(1, 32, 128, 256), *, prompt_len: int = 512, new_tokens: int = 256,
-        repeats: int = 2) -> list[dict[str, Any]]:
+        repeats: int = 2, kv_cache: str = "dense") -> list[dict[str, Any]]:
+    """One row per batch size; `kv_cache` is the engine's `sampling.kv_cache` (the paged
+    cache's pool defaults to what the dense one would hold, so both decode the same work)."""
     peak = hardware.peaks()
     if peak is None:
         raise RuntimeError("roofline needs a GPU or TPU with known peak bandwidth")
@@ -34,7 +36,8 @@ def run(batches=(1, 32, 128, 256), *, prompt_len: int = 512, new_tokens: int = 2
 
         def timed(new: int, b: int = b, prompts: list = prompts) -> float:
             scfg = sampling_config.SamplingConfig(max_new_tokens=new, temperature=0.0,
-                                                  max_batch_slots=b, chunk_steps=64)
+                                                  max_batch_slots=b, chunk_steps=64,
+                                                  kv_cache=kv_cache)
             return timing.median_seconds(lambda: sampling_api.generate(
                 model, prompts, scfg, seed=0, progress=False), repeats)[1]
 
@@ -44,7 +47,8 @@ def run(batches=(1, 32, 128, 256), *, prompt_len: int = 512, new_tokens: int = 2
         decode_s = max(total_s - prefill_s, 0.01 * total_s)
         steps_per_s = (new_tokens - 1) / decode_s
         moved = bytes_per_step(cfg, b, prompt_len + new_tokens / 2) * steps_per_s
-        rows.append({"batch": b, "tokens_per_s": b * steps_per_s, "bytes_per_s": moved,
+        rows.append({"batch": b, "kv_cache": kv_cache, "tokens_per_s": b * steps_per_s,
+                     "bytes_per_s": moved,
                      "fraction_of_peak": moved / peak[1],
                      "prefill_tokens_per_s": b * prompt_len / prefill_s,
                      "end_to_end_tokens_per_s": b * new_tokens / total_s})

@@ -26,12 +26,15 @@ def model_flops_per_token(cfg, seq_len: int) -> float:
 
 
 def run(*, model: str = "bench", batch: int = 8, seq_len: int = 512, repeats: int = 5,
-        remat: str = "none", step_kind: str = "sft") -> dict[str, Any]:
+        remat: str = "none", step_kind: str = "sft",
+        attention_impl: str | None = None) -> dict[str, Any]:
     """Times `repeats` calls of one train step (the first, compiling, reported apart).
 
     Args:
         model: "bench" (a small float32 Qwen3 shape, CPU-sized) or "qwen3-1.7b" (bf16 compute,
             float32 master weights, random init).
+        attention_impl: `model.attention_impl` (None: the model's own; the 1.7B's is auto,
+            the fused kernel of the platform), to set a fused kernel against `xla`.
         step_kind: "sft" (token-mean NLL) or "grpo" (the GRPO update: clipped ratio against
             old log-probs, token-mean aggregation, no KL).
     """
@@ -39,7 +42,8 @@ def run(*, model: str = "bench", batch: int = 8, seq_len: int = 512, repeats: in
         raise ValueError(f"step_kind must be sft or grpo, got {step_kind!r}")
     cfg = workloads.qwen3_bench() if model == "bench" else workloads.qwen3_1p7b()
     cfg = cfg.__class__(**{**cfg.__dict__, "remat": remat,
-                           "param_dtype": "float32" if model != "bench" else cfg.param_dtype})
+                           "param_dtype": "float32" if model != "bench" else cfg.param_dtype,
+                           "attention_impl": attention_impl or cfg.attention_impl})
     m = build.random_init(cfg, seed=0)
     graphdef, params = nnx.split(m)
     tx = optim.make(train_config.OptimizerConfig(lr=1e-5), 1000)
@@ -67,7 +71,7 @@ def run(*, model: str = "bench", batch: int = 8, seq_len: int = 512, repeats: in
     first, median = timing.median_seconds(once, repeats)
     tokens = batch * seq_len
     out = {"device": timing.device_name(), "step": step_kind, "model": model, "batch": batch,
-           "seq_len": seq_len, "remat": remat,
+           "seq_len": seq_len, "remat": remat, "attention_impl": cfg.attention_impl,
            "tokens_per_s": tokens / median, "step_s": median, "first_call_s": first}
     peak = hardware.peaks()
     if peak is not None:

@@ -35,6 +35,10 @@ def test_train_flops_per_token_hand_computed():
 def test_train_bench_steps_run(step_kind):
     out = train.run(model="bench", batch=2, seq_len=32, repeats=2, step_kind=step_kind)
     assert out["step"] == step_kind and out["tokens_per_s"] > 0 and out["step_s"] > 0
+    assert out["attention_impl"] == "xla"  # the bench model's own
+    chunked = train.run(model="bench", batch=2, seq_len=32, repeats=1, step_kind=step_kind,
+                        attention_impl="chunked")
+    assert chunked["attention_impl"] == "chunked"
     assert out["first_call_s"] >= out["step_s"]  # the first call compiles
     with pytest.raises(ValueError, match="step_kind"):
         train.run(step_kind="dpo")

@@ -351,28 +351,55 @@ def record(cfg: Any, stage: str) -> Entry:
     return {"fingerprint": fingerprint(values), "config": values, "schema": SCHEMA}
 
 
+# What GRPO from the base model on the problem pool (`rl_baseline`, `jaxint compare`'s
+# `credit_METHOD`) reads: the base model (the demo's `base` stage) and the pool (`select`).
+_BASELINE_INPUTS = ("base", "select")
+
+
+def _from_base(stage: str) -> bool:
+    return stage == "rl_baseline" or stage.startswith("credit_")
+
+
+def _drifted(run_dir: rundir.RunDir, cfg: Any, stage: str) -> bool:
+    try:
+        check(run_dir, cfg, [stage])
+    except ConfigDriftError:
+        return True
+    return False
+
+
 def _later_stages(manifest: dict[str, Any], stage: str) -> list[str]:
-    """`stage` and every stage after it: pipeline order, then the manifest's (run) order."""
+    """`stage` and every stage after it (pipeline order, then the manifest's run order),
+    except RL from the base model when `stage` is not among its inputs: restarting InT's SFT
+    must not throw away (and rerun) hours of the RL-only baseline, which never read it."""
     recorded = list(manifest["stages"])
     out = [stage]
     if stage in PIPELINE:
         out += [s for s in PIPELINE[PIPELINE.index(stage) + 1:]]
-        out += ["rl_baseline"] if PIPELINE.index(stage) <= PIPELINE.index("rl") else []
     if stage in recorded:
         out += recorded[recorded.index(stage) + 1:]
-    return list(dict.fromkeys(out))
+    if stage in _BASELINE_INPUTS:
+        out += ["rl_baseline"]
+        return list(dict.fromkeys(out))
+    return [s for s in dict.fromkeys(out) if s == stage or not _from_base(s)]
 
 
-def restart_from(run_dir: rundir.RunDir, stage: str) -> pathlib.Path | None:
+def restart_from(run_dir: rundir.RunDir, stage: str, cfg: Any = None) -> pathlib.Path | None:
     """Moves `stage`'s and later stages' folders, their manifest entries and config.yaml into
-    `archive/TIME/`; returns that folder (None when nothing was there to move)."""
+    `archive/TIME/`; returns that folder (None when nothing was there to move). With the
+    config the rerun will use, RL from the base model is moved too when its own settings
+    changed (else the rerun would stop on its drift right after this restart)."""
     if not rundir.is_writer():
         return None
     manifest = run_dir.manifest()
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S%f")
     archive = run_dir.root / "archive" / stamp
     moved = []
-    for name in _later_stages(manifest, stage):
+    names = _later_stages(manifest, stage)
+    if cfg is not None:
+        names += [s for s in manifest["stages"]
+                  if _from_base(s) and s not in names and _drifted(run_dir, cfg, s)]
+    for name in names:
         folder = run_dir.root / name
         if folder.exists() or name in manifest["stages"]:
             archive.mkdir(parents=True, exist_ok=True)

@@ -48,7 +48,7 @@ class Pipeline:
         distributed.maybe_initialize(cfg.distributed)
         self.run_dir = rundir.RunDir(cfg.run_dir)
         if restart_from is not None:
-            drift.restart_from(self.run_dir, restart_from)
+            drift.restart_from(self.run_dir, restart_from, cfg)
         cfg = drift.legacy_settings(self.run_dir, cfg)  # an older run resumes as it ran
         self.cfg = cfg
         self.cfg0 = cfg  # what stage fingerprints are taken of (set_policy changes self.cfg)
@@ -280,7 +280,7 @@ def run(cfg: run_config.RunConfig, *, progress: bool = True,
                          "(loop.run(cfg, runner=demo.run), or `jaxint run CONFIG`)")
     distributed.maybe_initialize(cfg.distributed)  # before anything touches a device
     if restart_from is not None:
-        drift.restart_from(rundir.RunDir(cfg.run_dir), restart_from)
+        drift.restart_from(rundir.RunDir(cfg.run_dir), restart_from, cfg)
     if runner is not None:
         with metric_writers.session(cfg.logging, cfg.run_dir, run_name=cfg.name,
                                     config=configlib.to_dict(cfg)):

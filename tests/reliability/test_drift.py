@@ -115,3 +115,53 @@ def test_demo_stages_depend_on_what_they_compute_from(tmp_path):
                 ["base", "rl_matched", "eval_int_rl"])
     with pytest.raises(drift.ConfigDriftError, match="base: demo.seed: 0 -> 3"):
         drift.check(run, run_config.load(None, args + ["demo.seed=3"]), ["base"])
+
+
+def _demo_like_run(root):
+    """A run directory with the demo's stages done in the demo's order, each with a folder."""
+    run = rundir.RunDir(root)
+    for stage in ("base", "select", "generate", "verify", "intervene", "filter", "sft", "rl",
+                  "rl_baseline", "credit_vineppo", "rl_matched", "eval_base", "eval_rl_only"):
+        (run.root / stage).mkdir(parents=True)
+        (run.root / stage / "out.txt").write_text(stage)
+        run.mark(stage, "done")
+    return run
+
+
+def test_restart_from_sft_keeps_rl_from_the_base_model(tmp_path):
+    """RL only (`rl_baseline`) and compare's `credit_*` runs read the base model and the pool,
+    never InT's SFT: restarting from sft archives SFT and what follows from it, not them
+    (the evaluations after it are archived and rerun: they are cheap next to RL)."""
+    run = _demo_like_run(tmp_path / "r")
+    archive = drift.restart_from(run, "sft")
+    moved = {p.name for p in archive.iterdir() if p.is_dir()}
+    assert moved == {"sft", "rl", "rl_matched", "eval_base", "eval_rl_only"}
+    kept = set(run.manifest()["stages"])
+    assert {"rl_baseline", "credit_vineppo", "base", "filter"} <= kept
+    assert {"sft", "rl", "rl_matched", "eval_base", "eval_rl_only"}.isdisjoint(kept)
+    assert (run.root / "rl_baseline" / "out.txt").read_text() == "rl_baseline"
+
+
+@pytest.mark.parametrize("stage", ["select", "base"])
+def test_restart_from_the_pool_or_the_base_model_reruns_rl_only_too(tmp_path, stage):
+    run = _demo_like_run(tmp_path / "r")
+    archive = drift.restart_from(run, stage)
+    moved = {p.name for p in archive.iterdir() if p.is_dir()}
+    assert {stage, "sft", "rl", "rl_baseline", "rl_matched"} <= moved
+    assert "rl_baseline" not in run.manifest()["stages"]
+
+
+def test_restart_from_sft_also_moves_rl_only_when_its_own_settings_changed(tmp_path):
+    """With the rerun's config, RL from the base model is archived too when its settings
+    differ from those it ran with (an rl.* change), and kept when only SFT's changed."""
+    before = run_config.load(None, [f"out_dir={tmp_path}", "name=r"])
+    for changed, moves in (("sft.max_steps=7", False), ("rl.steps=3", True)):
+        run = rundir.RunDir(before.run_dir)
+        for stage in ("sft", "rl", "rl_baseline"):
+            (run.root / stage).mkdir(parents=True, exist_ok=True)
+            run.mark(stage, "done", **drift.record(before, stage))
+        after = run_config.load(None, [f"out_dir={tmp_path}", "name=r", changed])
+        archive = drift.restart_from(run, "sft", after)
+        assert ("rl_baseline" in {p.name for p in archive.iterdir()}) is moves, changed
+        assert ("rl_baseline" in run.manifest()["stages"]) is not moves, changed
+        drift.check(run, after, ["rl_baseline"])  # the rerun starts: nothing left drifted

@@ -27,7 +27,7 @@ from typing import Any
 from jaxint import config as run_config
 from jaxint import configlib, demo, demo_metrics, loop, rundir
 from jaxint.data import config as data_config
-from jaxint.data import loaders
+from jaxint.data import loaders, records
 from jaxint.evaluation import evaluate as evaluate_lib
 from jaxint.evaluation import paired
 from jaxint.models import hf_io
@@ -186,13 +186,10 @@ def _cost(pipe: loop.Pipeline, method: str, stage: str, manifest: dict) -> dict[
 def _int_sampled_tokens(root) -> float:
     """Tokens InT sampled before RL: its rollouts (generate) and the filter's continuations.
     A policy intervener's own turns are not counted (the demo's oracle samples nothing)."""
-    rollouts = sum(int(r.get("num_tokens") or 0)
-                   for path in sorted((root / "generate").glob("shard-*.jsonl"))
-                   for r in rundir.read_jsonl(path))
-    continuations = sum(sum(r.get("lengths") or ())
-                        for path in sorted((root / "filter").glob("shard-*.jsonl"))
-                        for r in rundir.read_jsonl(path))
-    return float(rollouts + continuations)
+    rollouts = rundir.Shards(root / "generate").read_records(records.Rollout)
+    continuations = rundir.Shards(root / "filter").read_records(records.Continuation)
+    return float(sum(r.num_tokens or 0 for r in rollouts)
+                 + sum(sum(c.lengths) for c in continuations))
 
 
 def _pct(x: Any) -> str:

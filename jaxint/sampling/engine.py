@@ -262,6 +262,23 @@ class Engine:
     def kv_bucket(self, need: int, cache_len: int) -> int:
         return min(cache_len, next_pow2(need, MIN_KV_BUCKET))
 
+    def chunk_plan(self, need: int, cache_len: int) -> tuple[int, int]:
+        """(decode steps, visible cache bucket) of the next chunk, when the longest running
+        sample already fills `need` cache positions.
+
+        A full chunk needs the bucket holding need + chunk_steps. When the bucket half that
+        size still holds at least half a chunk, a shorter chunk runs in it instead: its steps
+        attend to half as many positions, for one more host round trip. (Prompts end
+        anywhere, so the first chunk of a 64-token prompt otherwise read 256 positions for
+        its 63 steps that fit in 128: attention is a fifth of a small model's decode step.)
+        """
+        steps = self.cfg.chunk_steps
+        full = self.kv_bucket(need + steps, cache_len)
+        low = self.kv_bucket(need + 1, cache_len)
+        if low < full and 2 * (low - need) >= steps:
+            return low - need, low
+        return steps, full
+
 
 class _Run:
     """One `Engine.run`: the queue, the slots, and the chunk loop."""
@@ -428,17 +445,18 @@ class _Run:
             table = self.pages.table.copy()
         busy = [i for i, s in enumerate(self.slots) if s is not None]
         need = max(self.slots[i].prompt_len + len(self.slots[i].tokens) for i in busy)
-        kv_len = self.e.kv_bucket(need + self.e.cfg.chunk_steps, self.cache_len)
+        limit, kv_len = self.e.chunk_plan(need, self.cache_len)
         t = time.perf_counter()
         self.state = steps.decode_chunk(
             self.e.graphdef, self.e.selection, kv_len, self.params, self.state, table,
-            paging=self.paging,
+            paging=self.paging, limit=np.int32(limit),
         )
         out_tokens, out_logprobs, count, active = host.fetch((
             self.state.out_tokens, self.state.out_logprobs, self.state.out_count, self.state.active
         ))
         self.decode_s += time.perf_counter() - t
         self.chunks += 1
+        self.counts["attended_positions"] += limit * kv_len
         done = np.zeros(self.num_slots, bool)
         for i in busy:
             c = int(count[i])
@@ -504,7 +522,7 @@ class _Run:
             "chunks": float(self.chunks), "slots": float(self.num_slots),
             **{k: float(self.counts[k]) for k in (
                 "prefill_rows", "prefill_tokens", "prefill_tokens_padded", "forked",
-                "preempted")},
+                "preempted", "attended_positions")},
             **({"pages_peak": float(self.pool.peak_in_use),
                 "page_refs_max": float(self.pool.max_refs)} if self.pool is not None else {}),
         }

@@ -40,6 +40,17 @@ def candidates(
     return values, ids
 
 
+def candidate_count(vocab: int, top_k: int) -> int:
+    """How many candidates `candidates` returns per row: top_k, or the whole vocabulary."""
+    return top_k if top_k and top_k < vocab else vocab
+
+
+def gumbel_noise(key: jax.Array, step: jax.Array, width: int) -> jax.Array:
+    """[width] the Gumbel noise `jax.random.categorical(fold_in(key, step), logits)` adds to
+    `width` float32 logits before its argmax (the same call, so the same numbers)."""
+    return jax.random.gumbel(jax.random.fold_in(key, step), (width,), jnp.float32)
+
+
 def top_k_blocked(x_BV: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
     """`jax.lax.top_k(x, k)` exactly (values descending, ties to the lower index), from two
     small top-k's instead of one over the whole vocabulary.
@@ -80,20 +91,27 @@ def first_argmax(logits_BV: jax.Array) -> jax.Array:
 
 
 def select(
-    logits_BV: jax.Array, keys_B: jax.Array, *, temperature: float, top_k: int, top_p: float
+    logits_BV: jax.Array, keys_B: jax.Array | None, *, temperature: float, top_k: int,
+    top_p: float, noise_BK: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """Next tokens [B] int32 and their log-probabilities [B] under the untempered model.
 
     Args:
         logits_BV: model logits for the next position.
-        keys_B: one PRNG key per row, so a row's draw does not depend on its batch-mates.
+        keys_B: one PRNG key per row, so a row's draw does not depend on its batch-mates
+            (unused when greedy or given `noise_BK`).
+        noise_BK: each row's Gumbel noise for its `candidate_count` candidates, drawn ahead
+            (`gumbel_noise`); the draw is then `jax.random.categorical`'s exactly.
     """
     logits_BV = logits_BV.astype(jnp.float32)
     if temperature == 0:
         tokens = first_argmax(logits_BV)
     else:
         values, ids = candidates(logits_BV, temperature=temperature, top_k=top_k, top_p=top_p)
-        choice = jax.vmap(jax.random.categorical)(keys_B, values)
+        if noise_BK is None:
+            choice = jax.vmap(jax.random.categorical)(keys_B, values)
+        else:  # categorical's own formula: argmax(noise + logits)
+            choice = jnp.argmax(noise_BK + values, axis=-1)
         tokens = jnp.take_along_axis(ids, choice[:, None], axis=-1)[:, 0].astype(jnp.int32)
     return tokens, token_logprob(logits_BV, tokens)
 

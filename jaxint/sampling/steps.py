@@ -20,6 +20,10 @@ from jaxint.sampling import select as select_lib
 from jaxint.sampling import state as state_lib
 
 
+# Per row and chunk: [steps, K] float32 of noise made ahead (64 steps x top-k 256 = 64 KiB).
+MAX_CHUNK_NOISE = 1 << 14
+
+
 @dataclasses.dataclass(frozen=True)
 class Selection:
     """Static token-selection settings (hashable: part of the compiled function's key)."""
@@ -29,11 +33,36 @@ class Selection:
     top_p: float
     stop_token_ids: tuple[int, ...]
 
-    def choose(self, logits_BV: jax.Array, keys_B2: jax.Array, step_B: jax.Array):
-        keys = jax.vmap(jax.random.fold_in)(jax.random.wrap_key_data(keys_B2), step_B)
+    def choose(self, logits_BV: jax.Array, keys_B2: jax.Array, step_B: jax.Array,
+               noise_BK: jax.Array | None = None):
+        """Tokens and log-probs; a row's randomness is its key folded with its step, or that
+        step's row of `chunk_noise` (the same draw, made ahead)."""
+        keys = (None if noise_BK is not None or self.temperature == 0 else
+                jax.vmap(jax.random.fold_in)(jax.random.wrap_key_data(keys_B2), step_B))
         return select_lib.select(
-            logits_BV, keys, temperature=self.temperature, top_k=self.top_k, top_p=self.top_p
+            logits_BV, keys, temperature=self.temperature, top_k=self.top_k, top_p=self.top_p,
+            noise_BK=noise_BK,
         )
+
+    def chunk_noise(self, keys_B2: jax.Array, first_step_B: jax.Array, steps: int,
+                    vocab: int) -> jax.Array | None:
+        """[B, steps, K] the Gumbel noise each row's next `steps` draws use (step
+        first_step + s), or None when greedy or when it would be large (more than
+        `MAX_CHUNK_NOISE` values per row: full-vocabulary or wide top-k sampling).
+
+        Why: drawing in the loop costs two PRNG calls per step (a fold-in and the noise), and
+        XLA:CPU runs each as a rolled while loop (~4% of a small model's sampled decode
+        step); one vectorised draw per chunk gives the same numbers. A row's step advances
+        by one at every step it is active and it never restarts within a chunk, so the
+        noise of step s is the noise of its s-th draw.
+        """
+        width = select_lib.candidate_count(vocab, self.top_k)
+        if self.temperature == 0 or steps * width > MAX_CHUNK_NOISE:
+            return None
+        steps_BS = first_step_B[:, None] + jnp.arange(steps, dtype=first_step_B.dtype)
+        draw = functools.partial(select_lib.gumbel_noise, width=width)
+        per_row = jax.vmap(draw, in_axes=(None, 0))  # one key, its steps
+        return jax.vmap(per_row)(jax.random.wrap_key_data(keys_B2), steps_BS)
 
     def is_stop(self, tokens_B: jax.Array) -> jax.Array:
         if not self.stop_token_ids:
@@ -174,10 +203,11 @@ def _start(
 def decode_chunk(
     graphdef: nnx.GraphDef, selection: Selection, kv_len: int, params: nnx.State,
     state: state_lib.DecodeState, table: jax.Array | None = None,
-    paging: paged_cache.Paging | None = None,
+    paging: paged_cache.Paging | None = None, limit: jax.Array | None = None,
 ) -> state_lib.DecodeState:
-    """Up to C decode steps for all slots in one `lax.while_loop`; stops early once every
-    slot is done. Only the first `kv_len` cache entries are attended (a static bucket).
+    """Up to C decode steps (fewer: `limit`, an int32 scalar, so a short chunk reuses the
+    compiled function) for all slots in one `lax.while_loop`; stops early once every slot
+    is done. Only the first `kv_len` cache entries are attended (a static bucket).
 
     A paged state needs its page table [B, M] (the host gives every active slot pages for
     all C steps beforehand) and `paging`, how to attend over pages."""
@@ -188,7 +218,9 @@ def decode_chunk(
 
     def cond(carry: tuple) -> jax.Array:
         step, st = carry
-        return (step < chunk) & jnp.any(st.active)
+        return (step < (chunk if limit is None else limit)) & jnp.any(st.active)
+
+    noise = selection.chunk_noise(state.keys, state.generated, chunk, model.config.vocab_size)
 
     def body(carry: tuple) -> tuple:
         step, st = carry
@@ -197,7 +229,10 @@ def decode_chunk(
             kv_len=kv_len, layer_params=layers, pages=table if st.paged else None,
             paging=paging,
         )
-        token, logprob = selection.choose(model.logits(hidden)[:, 0], st.keys, st.generated)
+        noise_BK = (None if noise is None
+                    else jax.lax.dynamic_index_in_dim(noise, step, 1, keepdims=False))
+        token, logprob = selection.choose(model.logits(hidden)[:, 0], st.keys, st.generated,
+                                          noise_BK)
         act = st.active
         generated = st.generated + act
         stop = selection.is_stop(token)

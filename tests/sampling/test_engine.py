@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
 import numpy as np
 import pytest
 
@@ -205,3 +206,59 @@ def test_sampled_logprobs_and_support_match_teacher_forcing(sharp_qwen3, sampled
                 dist = helpers.sampling_distribution(row_logits, 0.7, 20, 0.8, slack=1e-4)
                 assert dist[t] > 0, f"token {t} outside the top-k/top-p set"
             assert s.finish_reason == "length" and len(s.tokens) == SAMPLED.max_new_tokens
+
+
+def test_chunk_plan_uses_the_smaller_bucket_when_half_a_chunk_fits(sharp_qwen3):
+    """Hand-worked chunk plans (chunk 64, kv buckets 128, 256, ...): a chunk runs short in
+    the smaller bucket only when at least half a chunk fits there; buckets never pass the
+    cache length."""
+    cfg = sampling.SamplingConfig(max_new_tokens=192, temperature=0.0, chunk_steps=64)
+    graphdef, _ = sampling.sampling_params(sharp_qwen3.model)
+    engine = sampling.Engine(graphdef, sharp_qwen3.model.config, cfg)
+    assert engine.chunk_plan(65, 256) == (63, 128)   # a 64-token prompt's first chunk
+    assert engine.chunk_plan(96, 256) == (32, 128)   # exactly half a chunk fits: short
+    assert engine.chunk_plan(97, 256) == (64, 256)   # 31 steps would fit: one full chunk
+    assert engine.chunk_plan(128, 256) == (64, 256)
+    assert engine.chunk_plan(10, 256) == (64, 128)   # a full chunk fits the smallest bucket
+    assert engine.chunk_plan(65, 100) == (64, 100)   # capped at the cache length
+    assert engine.chunk_plan(300, 2048) == (64, 512)
+
+
+def test_first_chunk_of_a_64_token_prompt_attends_128_positions(sharp_qwen3):
+    """The engine follows the plan: 64-token prompts, 192 new tokens in chunks of 64 run
+    63 steps over 128 cache positions, then two chunks over 256 (before: all three over
+    256), and the greedy tokens equal a run in chunks of 8 (other buckets and shapes)."""
+    rng = np.random.default_rng(3)
+    prompts = [rng.integers(0, conftest.VOCAB, 64).tolist() for _ in range(2)]
+    graphdef, params = sampling.sampling_params(sharp_qwen3.model)
+    runs = {}
+    for chunk in (64, 8):
+        cfg = sampling.SamplingConfig(max_new_tokens=192, temperature=0.0, chunk_steps=chunk,
+                                      stop_token_ids=())
+        engine = sampling.Engine(graphdef, sharp_qwen3.model.config, cfg)
+        runs[chunk] = (engine.run(params, prompts, seed=0, progress=False), engine.stats)
+    out, stats = runs[64]
+    assert stats["chunks"] == 3
+    assert stats["attended_positions"] == 63 * 128 + 2 * 64 * 256
+    assert helpers.tokens_of(out) == helpers.tokens_of(runs[8][0])
+
+
+def test_noise_drawn_per_chunk_equals_drawing_at_each_step(sharp_qwen3, sampled, monkeypatch):
+    """The sampled decode draws a chunk's Gumbel noise ahead (`Selection.chunk_noise`); with
+    that switched off (each step folds its key and draws, as `jax.random.categorical` does)
+    every token and log-prob is the same, here with 3 slots refilled across 4-step chunks
+    and again with top-k off (full-vocabulary candidates)."""
+    from jaxint.sampling import steps
+
+    prompts, first = sampled
+    full_vocab = dataclasses.replace(SAMPLED, top_k=0)
+    ahead = sampling.generate(sharp_qwen3.model, prompts, full_vocab, seed=1, progress=False)
+    monkeypatch.setattr(steps, "MAX_CHUNK_NOISE", 0)
+    jax.clear_caches()  # the decode chunk was traced with the noise drawn ahead
+    for cfg, want in ((SAMPLED, first), (full_vocab, ahead)):
+        out = sampling.generate(sharp_qwen3.model, prompts, cfg, seed=1, progress=False)
+        assert helpers.tokens_of(out) == helpers.tokens_of(want)
+        for row_a, row_b in zip(out, want, strict=True):
+            for a, b in zip(row_a, row_b, strict=True):
+                np.testing.assert_array_equal(a.logprobs, b.logprobs)
+    jax.clear_caches()

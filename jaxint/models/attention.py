@@ -135,15 +135,18 @@ def _decode(q_B1NH: jax.Array, k_BKSH: jax.Array, v_BKSH: jax.Array, mask: MaskI
     """One query per row, as `jax.nn.dot_product_attention` computes it (float32 logits,
     scale after the dot, softmax in float32, probabilities cast to the value dtype).
 
-    The logits are laid out [B, K, G, S], cache positions minor, so the softmax's max and
-    sum reduce along the minor axis: with positions major ([B, K, S, G], G = 4 queries per
-    kv head minor) XLA:CPU's reductions and dots ran 2x slower at 128 positions and 1.2x at
-    1,024 (a 4-layer, 16-row micro-benchmark; it was a fifth of a small model's decode step).
+    The scores dot keeps the cache as its major operand ([B, K, S, G] out: XLA:CPU's dot is
+    slower with the small q major), then the logits are turned to [B, K, G, S], positions
+    minor, so the softmax's max and sum and the second dot run along the minor axis. With
+    the softmax over [B, K, S, G] (G = 4 queries per kv head minor) attention took 2x as
+    long at 128 positions and 1.2x at 1,024 (4 layers, 16 rows, XLA:CPU; attention was a
+    fifth of a small model's decode step).
     """
     B, _, N, H = q_B1NH.shape
     K, S = k_BKSH.shape[1], k_BKSH.shape[2]
     q = q_B1NH.reshape(B, K, N // K, H)
-    logits = jnp.einsum("BKGH,BKSH->BKGS", q, k_BKSH, preferred_element_type=jnp.float32)
+    logits = jnp.einsum("BKSH,BKGH->BKSG", k_BKSH, q, preferred_element_type=jnp.float32)
+    logits = jnp.swapaxes(logits, 2, 3)  # [B, K, G, S]
     logits = logits * jnp.float32(1.0 / H**0.5)
     visible = mask.block(S)[:, 0, 0][:, None, None, :]  # [B, 1, 1, S]
     logits = jnp.where(visible, logits, jnp.finfo(jnp.float32).min)

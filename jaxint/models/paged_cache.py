@@ -145,16 +145,28 @@ def _gather(pool: jax.Array, index, table_BM: jax.Array, kv_len: int):
     return jnp.swapaxes(kv[..., 0, :], 1, 2), jnp.swapaxes(kv[..., 1, :], 1, 2)
 
 
-def kernel_args(q_B1NH: jax.Array, layer: jax.Array, table_BM: jax.Array,
-                q_index_B1: jax.Array) -> tuple[tuple, dict]:
+def kernel_args(q_B1NH: jax.Array, pool: jax.Array, table_BM: jax.Array,
+                q_index_B1: jax.Array, index: jax.Array | None = None) -> tuple[tuple, dict]:
     """The arguments of `ragged_paged_attention` (and of its pure-JAX reference
     `ref_ragged_paged_attention`, same signature) for one decode query per slot over one
-    layer's pool [P, ps, 2K, H] (already holding the new token): B sequences of one query
-    each, slot b seeing positions <= q_index[b], sentinel table entries clamped to a real
-    page (past kv_len, never read)."""
+    layer's pages (already holding the new token): B sequences of one query each, slot b
+    seeing positions <= q_index[b], sentinel table entries clamped to a real page (past
+    kv_len, never read).
+
+    Args:
+        pool: one layer's [P, ps, 2K, H] (index None), or the stacked [L, P, ps, 2K, H] and
+            the layer `index`. A stacked pool is handed over whole as L * P pages (merging
+            the two leading axes is free) with the layer's page ids offset by index * P:
+            `pool[index]` inside the scanned layers would copy the layer's whole pool at
+            every layer of every decode step, since a kernel operand must be a buffer.
+    """
     B, _, _, H = q_B1NH.shape
-    ids = jnp.minimum(table_BM, layer.shape[0] - 1).astype(jnp.int32)
-    args = (q_B1NH[:, 0], layer, (q_index_B1[:, 0] + 1).astype(jnp.int32), ids,
+    P = pool.shape[-4]
+    ids = jnp.minimum(table_BM, P - 1).astype(jnp.int32)
+    if index is not None:
+        pool = pool.reshape(-1, *pool.shape[-3:])
+        ids = ids + jnp.asarray(index, jnp.int32) * P
+    args = (q_B1NH[:, 0], pool, (q_index_B1[:, 0] + 1).astype(jnp.int32), ids,
             jnp.arange(B + 1, dtype=jnp.int32), jnp.array([B], jnp.int32))
     return args, {"sm_scale": 1.0 / H**0.5}
 
@@ -164,8 +176,7 @@ def _kernel_attend(q_B1NH, pool, index, table_BM, q_index_B1, interpret: bool) -
     from jax.experimental.pallas import tpu as pltpu
     from jax.experimental.pallas.ops.tpu.ragged_paged_attention import kernel as rpa
 
-    layer = pool if index is None else pool[index]
-    args, kwargs = kernel_args(q_B1NH, layer, table_BM, q_index_B1)
+    args, kwargs = kernel_args(q_B1NH, pool, table_BM, q_index_B1, index)
     call = lambda: rpa.ragged_paged_attention(  # noqa: E731
         *args, **kwargs, num_kv_pages_per_block=min(8, table_BM.shape[1]),
         num_queries_per_block=8)

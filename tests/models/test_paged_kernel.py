@@ -58,6 +58,28 @@ def test_kernel_arguments_match_the_gather_path():
     np.testing.assert_array_equal(np.asarray(pool)[4, 3, 0::2], k[1, 0])
 
 
+def test_stacked_pool_is_handed_over_whole_with_offset_page_ids():
+    """Scanned layers keep one stacked pool [L, P, ...]: the kernel gets it whole as L * P
+    pages with layer i's ids offset by i * P (no per-layer slice, which would copy the
+    layer's pool at every step), and the kernel's reference on those arguments equals the
+    gather path over the stacked pool at layer 1 (layers 0 and 2 hold other values)."""
+    from jax.experimental.pallas.ops.tpu.ragged_paged_attention import kernel as rpa
+
+    q, k, v, pool, table, q_index = _inputs()
+    rng = np.random.default_rng(1)
+    others = [jnp.asarray(rng.standard_normal(pool.shape).astype(np.float32)) for _ in range(2)]
+    stacked = jnp.stack([others[0], pool, others[1]])
+    want_o, written = jax.jit(lambda p: paged_cache.write_and_attend(
+        q, k, v, p, jnp.int32(1), table, q_index, kv_len=M * PS, paging=paged_cache.Paging()))(
+        stacked)
+    args, kwargs = paged_cache.kernel_args(q, written, table, q_index, jnp.int32(1))
+    assert args[1].shape == (3 * PAGES, PS, 2 * K, H)
+    got = rpa.ref_ragged_paged_attention(*args, **kwargs)
+    np.testing.assert_allclose(np.asarray(got)[:, None], np.asarray(want_o), atol=2e-5,
+                               rtol=1e-5)
+    np.testing.assert_array_equal(np.asarray(written)[0], np.asarray(others[0]))
+
+
 # jax 0.10.2's TPU interpret mode reads a Ref through `interpret_utils.to_range`, which only
 # composes indexers; the kernel reads its KV DMA buffer through `.reshape(...)` (a Ref
 # ReshapeTransform), so every such read dies with this message. (The older `interpret=True`

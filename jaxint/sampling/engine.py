@@ -19,8 +19,10 @@ the host). Policy, and why:
   * Preemption: when a running sample's next chunk does not fit, the most recently started
     sample of its shard gives its pages back and goes to the head of the queue (it has the
     least work to lose, and the oldest sample always keeps room to finish, so the run makes
-    progress). It restarts from scratch and regenerates the same tokens: a sample's
-    randomness depends only on (seed, prompt, sample index, step), never on scheduling.
+    progress). It keeps its tokens: when it gets a slot again, its prompt and all its tokens
+    but the last are prefilled (one row of its own, recomputing its cache) and it goes on
+    from its next step, so no token is decoded twice. A sample's randomness depends only on
+    (seed, prompt, sample index, step), never on scheduling.
   * Freeing: a finished sample's pages return to the pool at once.
 """
 
@@ -315,6 +317,7 @@ class _Run:
         self.class_pages: dict[int, dict[int, list[int]]] = {}
         self.write_from: dict[int, int] = {}
         self.started = 0
+        self.resumed: dict[tuple[int, int], _Slot] = {}  # preempted, waiting to resume
         self.starved = False  # the pool could not admit the head of the queue this round
 
     def loop(self, bar: progress_lib.Bar) -> list[list[results.Sample]]:
@@ -356,7 +359,7 @@ class _Run:
         rows = self._admit_rows(self.queue.take_rows(free, self.width))
         groups: dict[int, list[list[queue_lib.Start]]] = collections.defaultdict(list)
         for row in rows:
-            groups[next_pow2(len(self.prompts[row[0].prompt]), MIN_PROMPT_BUCKET)].append(row)
+            groups[self._prompt_bucket(len(self._prefix(row[0])))].append(row)
         for bucket, rlist in sorted(groups.items()):
             per_call = max(1, self.e.cfg.prefill_tokens // bucket)
             for k in range(0, len(rlist), per_call):
@@ -383,6 +386,20 @@ class _Run:
         self.counts["forked"] += len(starts)
         self._started([starts], first, logprob, t, bar)
 
+    def _prefix(self, st: queue_lib.Start) -> np.ndarray:
+        """What a start prefills: its prompt, or for a sample resuming after preemption its
+        prompt and all its tokens but the last (that one is its next input)."""
+        prompt = self.prompts[st.prompt]
+        gone = self.resumed.get((st.prompt, st.sample))
+        if gone is None:
+            return prompt
+        return np.concatenate([prompt, np.asarray(gone.tokens[:-1], np.int32)])
+
+    def _prompt_bucket(self, length: int) -> int:
+        """Prefill length: a power of 2, never past the cache (a resumed prefix can be
+        longer than any prompt; its power of 2 could pass the slots' page tables)."""
+        return min(next_pow2(length, MIN_PROMPT_BUCKET), self.cache_len)
+
     def _prefill_call(
         self, bucket: int, rows: list[list[queue_lib.Start]], bar: progress_lib.Bar
     ) -> None:
@@ -393,13 +410,18 @@ class _Run:
         dest = np.full((b, self.width), self.num_slots, np.int32)
         keys = np.zeros((b, self.width, 2), np.uint32)
         budgets = np.ones((b,), np.int32)
+        resume_tokens = np.zeros((b,), np.int32)
+        resume_steps = np.zeros((b,), np.int32)
         pending = self.queue.head_class()
         hold = None
         for r, row in enumerate(rows):
-            prompt = self.prompts[row[0].prompt]
+            prompt = self._prefix(row[0])
             tokens[r, : len(prompt)] = prompt
             lens[r] = len(prompt)
             budgets[r] = self.budgets[row[0].prompt]
+            gone = self.resumed.get((row[0].prompt, row[0].sample))
+            if gone is not None:  # a class of its own: a row of one
+                resume_tokens[r], resume_steps[r] = gone.tokens[-1], len(gone.tokens)
             for c, st in enumerate(row):
                 dest[r, c], keys[r, c] = st.slot, self.keys[st.prompt, st.sample]
             if self.queue.class_of(row[0].prompt, row[0].sample) == pending:
@@ -409,6 +431,7 @@ class _Run:
             self.e.graphdef, self.e.selection, self.params, self.state,
             tokens, lens, dest, keys, budgets, np.int32(hold or 0),
             self._page_write({st.slot: r for r, row in enumerate(rows) for st in row}),
+            steps.Resume(resume_tokens, resume_steps),
         )
         if hold is not None:
             self.held = (pending, prefix)
@@ -428,6 +451,14 @@ class _Run:
         for r, row in enumerate(rows):
             for c, st in enumerate(row):
                 p = st.prompt
+                gone = self.resumed.pop((p, st.sample), None)
+                if gone is not None:  # goes on with its tokens (its last one is on device)
+                    gone.order = self.started
+                    self.slots[st.slot] = gone
+                    self.started += 1
+                    self.tokens_out += len(gone.tokens)
+                    self.counts["resumed"] += 1
+                    continue
                 self.slots[st.slot] = _Slot(p, st.sample, len(self.prompts[p]),
                                             int(self.budgets[p]), order=self.started)
                 self.started += 1
@@ -460,6 +491,7 @@ class _Run:
         done = np.zeros(self.num_slots, bool)
         for i in busy:
             c = int(count[i])
+            self.counts["decoded_tokens"] += c
             self._append(i, out_tokens[i, :c].tolist(), out_logprobs[i, :c].tolist())
             done[i] = self._maybe_finish(i, device_active=bool(active[i]), bar=bar)
         self._release(done & active)
@@ -522,7 +554,7 @@ class _Run:
             "chunks": float(self.chunks), "slots": float(self.num_slots),
             **{k: float(self.counts[k]) for k in (
                 "prefill_rows", "prefill_tokens", "prefill_tokens_padded", "forked",
-                "preempted", "attended_positions")},
+                "preempted", "resumed", "decoded_tokens", "attended_positions")},
             **({"pages_peak": float(self.pool.peak_in_use),
                 "page_refs_max": float(self.pool.max_refs)} if self.pool is not None else {}),
         }
@@ -565,7 +597,8 @@ class _Run:
 
     def _try_admit(self, st: queue_lib.Start, cls: int) -> bool:
         ps = self.pages.page_size
-        plen, budget = len(self.prompts[st.prompt]), int(self.budgets[st.prompt])
+        plen, budget = len(self._prefix(st)), int(self.budgets[st.prompt])
+        first = len(self.prompts[st.prompt])  # where the sample's own tokens begin
         shard = self.pages.shard(st.slot)
         full = plen // ps if self.e.cfg.fork else 0  # full prompt pages: shared
         shared = self.class_pages.get(cls, {}).get(shard)
@@ -574,7 +607,7 @@ class _Run:
             shared = self.pool.alloc(shard, full)
             if shared is None:
                 return False
-        own = self.pool.alloc(shard, pages_lib.pages_for(self._target(plen, plen, budget), ps)
+        own = self.pool.alloc(shard, pages_lib.pages_for(self._target(plen, first, budget), ps)
                               - full)
         if own is None:
             if fresh:
@@ -635,9 +668,14 @@ class _Run:
         self._release(preempted)
 
     def _preempt(self, slot: int) -> None:
+        """Frees the slot; the sample waits at the head of the queue with its tokens (one
+        token only: it just restarts, which draws that token again)."""
         s = self.slots[slot]
         self.pages.clear(slot)
         self.slots[slot] = None
-        self.queue.requeue(s.prompt, s.sample)
+        keep = len(s.tokens) > 1
+        if keep:
+            self.resumed[(s.prompt, s.sample)] = s
+        self.queue.requeue(s.prompt, s.sample, alone=keep)
         self.tokens_out -= len(s.tokens)
         self.counts["preempted"] += 1

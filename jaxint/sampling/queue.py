@@ -47,6 +47,7 @@ class SampleQueue:
             members[c].append(p)
         self.fork = fork
         self.n = n
+        self._alone: set[tuple[int, int]] = set()  # preempted samples resuming their own prefix
         self._queue = collections.deque(
             (p, j) for c in members for p in members[c] for j in range(n))
 
@@ -54,7 +55,11 @@ class SampleQueue:
         return len(self._queue)
 
     def class_of(self, prompt: int, sample: int) -> int:
-        """Class id: the first prompt of the class (times n plus the sample without fork)."""
+        """Class id: the first prompt of the class (times n plus the sample without fork); a
+        negative id of its own for a sample resuming after preemption (its prefix is its
+        prompt plus its own tokens: nothing to share)."""
+        if (prompt, sample) in self._alone:
+            return -1 - (prompt * self.n + sample)
         c = self.prompt_class[prompt]
         return c if self.fork else c * self.n + sample
 
@@ -89,9 +94,12 @@ class SampleQueue:
         for st in reversed(starts):
             self._queue.appendleft((st.prompt, st.sample))
 
-    def requeue(self, prompt: int, sample: int) -> None:
-        """A preempted sample goes first (it has waited longest); it restarts from scratch
-        and, its randomness depending only on (seed, prompt, sample, step), regenerates the
-        same tokens. Its class becomes the head: a prompt held for forking is dropped and
-        its later samples prefill it again (only ever under preemption)."""
+    def requeue(self, prompt: int, sample: int, *, alone: bool = False) -> None:
+        """A preempted sample goes first (it has waited longest). `alone`: it resumes from
+        the tokens it has, so it is a class of its own from now on; else it restarts from
+        scratch in its prompt's class. Either way its class becomes the head: a prompt held
+        for forking is dropped and its later samples prefill it again (only ever under
+        preemption)."""
+        if alone:
+            self._alone.add((prompt, sample))
         self._queue.appendleft((prompt, sample))

@@ -96,6 +96,23 @@ class PageWrite:
 
 
 @struct.dataclass
+class Resume:
+    """Prefill rows that continue a preempted sample instead of starting one (host-made).
+
+    The row's prompt is then the sample's prompt plus all its tokens but the last, which
+    is not drawn again: it becomes the slot's next input at step `steps` (its count of
+    tokens so far), so the sample goes on exactly where it stopped.
+
+    Attributes:
+        tokens: [b] int32, each row's last token (ignored where steps is 0).
+        steps: [b] int32, tokens the sample already has (0: a fresh start).
+    """
+
+    tokens: jax.Array
+    steps: jax.Array
+
+
+@struct.dataclass
 class Prefix:
     """One prefilled prompt kept for forking: its KV in the cache's form (batch 1, its prompt
     bucket long) and the logits after its last token."""
@@ -110,7 +127,7 @@ def prefill(
     graphdef: nnx.GraphDef, selection: Selection, params: nnx.State,
     state: state_lib.DecodeState, prompt_tokens: jax.Array, prompt_lens: jax.Array,
     dest_slots: jax.Array, keys: jax.Array, budgets: jax.Array, hold_row: jax.Array | int = 0,
-    pages: PageWrite | None = None,
+    pages: PageWrite | None = None, resume: Resume | None = None,
 ) -> tuple[state_lib.DecodeState, jax.Array, jax.Array, Prefix]:
     """Prefills b prompts once and starts up to W samples of each in free slots.
 
@@ -122,9 +139,11 @@ def prefill(
         hold_row: the prompt returned as a `Prefix`, for `fork` to start more of its samples
             in later calls without prefilling it again.
         pages: for a paged state, where each new sample's prompt goes.
+        resume: rows that continue a preempted sample (width 1, never held).
 
     Returns:
-        (state, first tokens [b, W], their log-probs [b, W], the held prompt).
+        (state, first tokens [b, W], their log-probs [b, W], the held prompt); a resumed
+        row's first token is its given last token.
     """
     model = nnx.merge(graphdef, params)
     cfg = model.config
@@ -140,7 +159,8 @@ def prefill(
     last = jnp.take_along_axis(hidden, (prompt_lens - 1)[:, None, None], axis=1)  # [b, 1, D]
     logits = model.logits(last)[:, 0]  # [b, V]
     state, first, logprob = _start(
-        selection, state, tmp_k, tmp_v, logits, prompt_lens, dest_slots, keys, budgets, pages)
+        selection, state, tmp_k, tmp_v, logits, prompt_lens, dest_slots, keys, budgets, pages,
+        resume)
     held = Prefix(kv_cache.row(tmp_k, hold_row), kv_cache.row(tmp_v, hold_row),
                   jax.lax.dynamic_index_in_dim(logits, hold_row, 0, keepdims=True))
     return state, first, logprob, held
@@ -170,14 +190,21 @@ def _start(
     selection: Selection, state: state_lib.DecodeState, src_k: kv_cache.Cache,
     src_v: kv_cache.Cache, logits_bV: jax.Array, lens: jax.Array, dest_slots: jax.Array,
     keys: jax.Array, budgets: jax.Array, pages: PageWrite | None = None,
+    resume: Resume | None = None,
 ) -> tuple[state_lib.DecodeState, jax.Array, jax.Array]:
     """Puts W samples of each of b prompts (KV src row r, next-token logits row r) into
-    their slots: copies the KV, draws the first token with the sample's key at step 0."""
+    their slots: copies the KV, draws the first token with the sample's key at step 0 (a
+    resumed row takes its given token and step instead)."""
     b, W = dest_slots.shape
     logits = jnp.repeat(logits_bV, W, axis=0)  # [b * W, V]
     first, logprob = selection.choose(
         logits, keys.reshape(b * W, 2), jnp.zeros((b * W,), jnp.int32)
     )
+    generated = jnp.ones((b * W,), jnp.int32)
+    if resume is not None:
+        done = jnp.repeat(resume.steps, W)
+        first = jnp.where(done > 0, jnp.repeat(resume.tokens, W), first)
+        generated = jnp.where(done > 0, done, generated)
     dest = dest_slots.reshape(b * W)
     lens = jnp.repeat(lens, W)
     budget = jnp.repeat(budgets, W)
@@ -192,8 +219,8 @@ def _start(
     state = state.replace(
         **caches,
         tokens=put(state.tokens, first),
-        lengths=put(state.lengths, lens), generated=put(state.generated, jnp.ones_like(lens)),
-        budget=put(state.budget, budget), active=put(state.active, ~stop & (budget > 1)),
+        lengths=put(state.lengths, lens), generated=put(state.generated, generated),
+        budget=put(state.budget, budget), active=put(state.active, ~stop & (generated < budget)),
         stopped=put(state.stopped, stop), keys=put(state.keys, keys.reshape(b * W, 2)),
     )
     return state_lib.constrain(state), first.reshape(b, W), logprob.reshape(b, W)

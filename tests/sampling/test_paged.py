@@ -68,21 +68,35 @@ def test_paged_forked_samples_share_prompt_pages(sharp_qwen3, qwen3_paths, sampl
     assert peak < engine.stats["pages_peak"]
 
 
+def _decoded_once(out, stats) -> None:
+    """No token was decoded twice: every sample's tokens are its first (drawn at prefill)
+    plus what decode chunks produced, so a preempted sample resumed where it stopped instead
+    of decoding its tokens again."""
+    tokens = sum(len(s.tokens) for row in out for s in row)
+    samples = sum(len(row) for row in out)
+    assert stats["decoded_tokens"] == tokens - samples, stats
+    assert stats["tokens"] == tokens
+
+
 def test_small_pool_preempts_and_changes_nothing(sharp_qwen3, qwen3_paths, sampled_dense):
     """A pool of 40 tokens (10 pages of 4) for 3 slots whose samples need up to 8 pages each:
-    samples wait for pages and running ones are preempted, restarted and regenerate the same
-    tokens; greedy (11 requests, budgets to 16) and sampled (forked, seed 1) both equal dense."""
+    samples wait for pages and running ones are preempted, then resume from their tokens (a
+    prefill of prompt + tokens, no token decoded twice) and end with the same tokens; greedy
+    (11 requests, budgets to 16) and sampled (forked, seed 1) both equal dense."""
     greedy = dataclasses.replace(GREEDY, stop_token_ids=qwen3_paths.stop_ids)
     dense, _ = _run(sharp_qwen3.model, qwen3_paths.prompts, greedy)
     out, engine = _run(sharp_qwen3.model, qwen3_paths.prompts, _paged(greedy, kv_pool_tokens=40))
     _assert_same(out, dense)
     assert engine.stats["preempted"] > 0, "the pool was not small enough to preempt"
+    assert engine.stats["resumed"] > 0, "no preempted sample had tokens to keep"
     assert engine.stats["pages_peak"] <= 10 and engine.page_pool.in_use() == 0
-    assert engine.stats["tokens"] == sum(len(s.tokens) for row in out for s in row)
+    _decoded_once(out, engine.stats)
     cfg, ref = sampled_dense
     out, engine = _run(sharp_qwen3.model, qwen3_paths.prompts[:5], _paged(cfg, kv_pool_tokens=28))
     _assert_same(out, ref)
     assert engine.stats["preempted"] > 0 and engine.page_pool.in_use() == 0
+    assert engine.stats["resumed"] > 0
+    _decoded_once(out, engine.stats)
 
 
 def test_pool_below_one_sample_is_refused_by_name(sharp_qwen3, qwen3_paths):

@@ -65,7 +65,7 @@ def top_k_blocked(x_BV: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
     order.
     """
     B, V = x_BV.shape
-    block = 2 ** max(0, round(math.log2(math.sqrt(V / k)))) if k else V
+    block = 2 ** max(0, round(math.log2(math.sqrt(V / k))))
     blocks = -(-V // block)
     if k >= blocks or block == 1:
         return jax.lax.top_k(x_BV, k)

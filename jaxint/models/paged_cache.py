@@ -50,16 +50,23 @@ class Paging:
     Attributes:
         kernel: decode attention through the TPU ragged paged attention kernel (else the
             gather path). `kernel_for` picks it from the devices.
-        interpret: run that kernel in Pallas' TPU interpret mode (tests on CPU).
+        interpret: run that kernel in Pallas' TPU interpret mode (tests on CPU), with the
+            interpreter fixes of `pallas_interpret` it needs.
     """
 
     kernel: bool = False
     interpret: bool = False
 
 
-def kernel_for(platform: str) -> Paging:
-    """The TPU kernel on TPU devices, the gather path elsewhere."""
-    return Paging(kernel=platform == "tpu")
+# The kernel keeps its softmax statistics as [rows, 128] lane tiles and broadcasts them over
+# head_dim by whole tiles (`broadcast_to_shape` in the kernel asserts head_dim % 128 == 0), so
+# a model whose heads are narrower (Qwen2.5-0.5B and SmolLM2: 64) cannot use it on TPU.
+KERNEL_HEAD_DIM_MULTIPLE = 128
+
+
+def kernel_for(platform: str, head_dim: int) -> Paging:
+    """The TPU kernel on TPU devices for heads it can tile, the gather path otherwise."""
+    return Paging(kernel=platform == "tpu" and head_dim % KERNEL_HEAD_DIM_MULTIPLE == 0)
 
 
 def zeros(
@@ -173,15 +180,16 @@ def kernel_args(q_B1NH: jax.Array, pool: jax.Array, table_BM: jax.Array,
 
 def _kernel_attend(q_B1NH, pool, index, table_BM, q_index_B1, interpret: bool) -> jax.Array:
     """Decode attention (one query per slot) with the TPU ragged paged attention kernel."""
-    from jax.experimental.pallas import tpu as pltpu
     from jax.experimental.pallas.ops.tpu.ragged_paged_attention import kernel as rpa
+
+    from jaxint.models import pallas_interpret
 
     args, kwargs = kernel_args(q_B1NH, pool, table_BM, q_index_B1, index)
     call = lambda: rpa.ragged_paged_attention(  # noqa: E731
         *args, **kwargs, num_kv_pages_per_block=min(8, table_BM.shape[1]),
         num_queries_per_block=8)
     if interpret:
-        with pltpu.force_tpu_interpret_mode():
+        with pallas_interpret.tpu_interpret_mode():
             return call()[:, None]
     return call()[:, None]
 

@@ -216,7 +216,7 @@ def _paged_decode(ctx: Context, prefix: str, s: _Sampler, sampling_cfg, params, 
                f"{s.slots} slots, pool {shards * per_shard * ps} tokens (expected_len "
                f"{expected}), {C} steps", sampling_steps.decode_chunk,
                (ctx.graphdef, s.engine.selection, s.cache_len, params, state, table,
-                paged_cache.kernel_for(platform)),
+                paged_cache.kernel_for(platform, ctx.model_cfg.head_dim)),
                resident=resident, while_trips=C, weight_reads=C * (pass_bytes + kv),
                kv=_kv_info(ctx, kv, s.slots, shards * per_shard * ps / s.slots,
                            pages_lib.pages_for(min(sampling_cfg.expected_len or s.cache_len,

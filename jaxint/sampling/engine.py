@@ -142,7 +142,7 @@ class Engine:
             state = self._commit(state, params)
             platform = next(iter(jax.tree.leaves(params)[0].devices())).platform
             run = _Run(self, params, prompts, budgets, keys, slots, cache_len, state, pool,
-                       paged_cache.kernel_for(platform))
+                       paged_cache.kernel_for(platform, self.model_cfg.head_dim))
             bar = progress_lib.Bar(total=total, desc=desc, disable=not progress, unit="sample",
                                    leave=False)
             try:

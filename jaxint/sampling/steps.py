@@ -19,7 +19,6 @@ from jaxint.models import kv_cache, paged_cache
 from jaxint.sampling import select as select_lib
 from jaxint.sampling import state as state_lib
 
-
 # Per row and chunk: [steps, K] float32 of noise made ahead (64 steps x top-k 256 = 64 KiB).
 MAX_CHUNK_NOISE = 1 << 14
 

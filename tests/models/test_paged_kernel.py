@@ -1,5 +1,6 @@
 """The TPU ragged paged attention kernel (the paged cache's decode path on TPU), run in
-Pallas' TPU interpret mode on CPU, against the gather path every other backend uses.
+Pallas' TPU interpret mode on CPU, against the gather path every other backend uses. (The
+engine runs it end to end in tests/sampling/test_paged.py.)
 
 Tiny shapes, but the real layout: 3 slots at different lengths over a shared pool of
 16-token pages, pages scattered (not in order), one slot sharing its first page with another,
@@ -43,8 +44,8 @@ def test_kernel_arguments_match_the_gather_path():
     pure-JAX reference (`ref_ragged_paged_attention`, the kernel's signature and semantics)
     on exactly `paged_cache.kernel_args` over the written pool equals the gather path. Runs
     everywhere; it is what holds the TPU path's plumbing (kv lengths, page table, sentinel
-    clamping, cu_q_lens, scale, the combined k/v layout) while the kernel itself cannot run
-    on CPU (below)."""
+    clamping, cu_q_lens, scale, the combined k/v layout) independently of the kernel run
+    below."""
     from jax.experimental.pallas.ops.tpu.ragged_paged_attention import kernel as rpa
 
     q, _, _, _, table, q_index = _inputs()
@@ -80,30 +81,35 @@ def test_stacked_pool_is_handed_over_whole_with_offset_page_ids():
     np.testing.assert_array_equal(np.asarray(written)[0], np.asarray(others[0]))
 
 
-# jax 0.10.2's TPU interpret mode reads a Ref through `interpret_utils.to_range`, which only
-# composes indexers; the kernel reads its KV DMA buffer through `.reshape(...)` (a Ref
-# ReshapeTransform), so every such read dies with this message. (The older `interpret=True`
-# HLO interpreter fails earlier, discharging the kernel's dynamic-index `swap`.)
-_INTERPRET_LIMITATION = "'ReshapeTransform' object has no attribute 'indices'"
+@pytest.mark.parametrize("dtype,atol", [(jnp.float32, 2e-5), (jnp.bfloat16, 1.6e-2)])
+def test_ragged_kernel_in_interpret_mode_matches_gather_path(dtype, atol):
+    """The kernel itself, unmodified, in Pallas' TPU interpret mode (with the interpreter
+    fixes of `pallas_interpret`: stock jax 0.10.2 dies on the kernel's reshaped and bitcast
+    KV buffer reads and its masked stores), against the gather path: the same written pool
+    and the same outputs. bfloat16 takes the kernel's packed path (the pool read as uint32,
+    k and v unpacked from the low and high halves); its tolerance is one bfloat16 step at
+    the outputs' largest magnitude (2.3 here: a step of 2^-6; measured 2^-7)."""
+    def cast(inputs):
+        return tuple(x.astype(dtype) if x.dtype == jnp.float32 else x for x in inputs)
 
+    def attend(paging):
+        q, k, v, pool, table, q_index = cast(_inputs())
+        return paged_cache.write_and_attend(q, k, v, pool, None, table, q_index,
+                                            kv_len=M * PS, paging=paging)
 
-def test_ragged_kernel_in_interpret_mode_matches_gather_path():
-    """The kernel itself, in Pallas' TPU interpret mode, against the gather path. Skipped only
-    on the one known interpret-mode limitation (named in the skip); any other error fails."""
-    from jax.experimental.pallas import tpu as pltpu
-
-    want_o, want_pool = jax.jit(lambda: _attend(paged_cache.Paging()))()
-    try:
-        got_o, got_pool = _attend(paged_cache.Paging(kernel=True, interpret=True))
-        got_o = np.asarray(got_o)
-    except Exception as err:  # noqa: BLE001 - re-raised unless it is the known limitation
-        pltpu.reset_tpu_interpret_mode_state()  # the interpreter's state after a failure
-        if _INTERPRET_LIMITATION not in str(err):
-            raise
-        pytest.skip(
-            f"jax {jax.__version__}: Pallas TPU interpret mode cannot read a reshaped Ref "
-            f"(the kernel reads its KV DMA buffer via .reshape(); interpret_utils.to_range "
-            f"only composes indexers: {_INTERPRET_LIMITATION}); the kernel's arguments are "
-            f"held to the gather path through its reference implementation instead")
+    want_o, want_pool = jax.jit(lambda: attend(paged_cache.Paging()))()
+    got_o, got_pool = attend(paged_cache.Paging(kernel=True, interpret=True))
+    assert got_o.dtype == dtype
     np.testing.assert_array_equal(np.asarray(got_pool), np.asarray(want_pool))
-    np.testing.assert_allclose(got_o, np.asarray(want_o), atol=2e-5, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(got_o, np.float32), np.asarray(want_o, np.float32),
+                               atol=atol, rtol=1e-5)
+
+
+def test_kernel_only_on_tpu_for_heads_it_can_tile():
+    """The kernel tiles head_dim by 128 lanes: a 64-wide head (Qwen2.5-0.5B, SmolLM2) trips
+    its `broadcast_to_shape` assertion, so TPU runs of such models take the gather path."""
+    assert paged_cache.kernel_for("tpu", 128).kernel
+    assert paged_cache.kernel_for("tpu", 256).kernel
+    assert not paged_cache.kernel_for("tpu", 64).kernel
+    assert not paged_cache.kernel_for("cpu", 128).kernel
+    assert not paged_cache.kernel_for("gpu", 128).kernel

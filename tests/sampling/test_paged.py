@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from jaxint import sampling
+from jaxint.models import paged_cache
 from jaxint.sampling import pages as pages_lib
 from tests.sampling import conftest, helpers
 
@@ -96,6 +97,56 @@ def test_small_pool_preempts_and_changes_nothing(sharp_qwen3, qwen3_paths, sampl
     _assert_same(out, ref)
     assert engine.stats["preempted"] > 0 and engine.page_pool.in_use() == 0
     assert engine.stats["resumed"] > 0
+    _decoded_once(out, engine.stats)
+
+
+@pytest.fixture(scope="module")
+def wide_head_qwen3(tmp_path_factory):
+    """A tiny Qwen3 with 128-wide heads (4 query heads, 2 kv heads, 2 layers): the TPU kernel
+    tiles head_dim by 128 lanes, so the sharpened fixtures (head_dim 10) cannot run it."""
+    import torch
+    import transformers
+
+    from jaxint import models
+
+    torch.manual_seed(0)
+    hf = transformers.Qwen3ForCausalLM(transformers.Qwen3Config(
+        vocab_size=conftest.VOCAB, hidden_size=48, intermediate_size=88, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=128,
+        max_position_embeddings=256, rms_norm_eps=1e-6, initializer_range=0.2,
+        tie_word_embeddings=False)).eval()
+    path = tmp_path_factory.mktemp("wide_head_qwen3")
+    hf.save_pretrained(path)
+    return models.load_hf(path, dtype="float32")
+
+
+def test_tpu_kernel_in_the_engine_equals_dense(wide_head_qwen3, monkeypatch):
+    """The engine with its decode attention through the TPU ragged paged attention kernel (in
+    Pallas' TPU interpret mode: `kernel_for` is made to pick it here as it does on TPU), over
+    the stacked pool of scanned layers: forked samples sharing prompt pages, then a pool small
+    enough to preempt and resume. Tokens and finish reasons identical to the dense engine,
+    log-probs to float32 rounding."""
+    prompts = helpers.random_prompts([5, 9, 3, 12], conftest.VOCAB, seed=3)
+    cfg = dataclasses.replace(SAMPLED, max_batch_slots=4)
+    dense, _ = _run(wide_head_qwen3, prompts, cfg)
+    traced = []
+
+    def kernel_attend(*args):
+        traced.append(args[-1])  # `interpret`
+        return original(*args)
+
+    original = paged_cache._kernel_attend
+    monkeypatch.setattr(paged_cache, "_kernel_attend", kernel_attend)
+    monkeypatch.setattr(paged_cache, "kernel_for",
+                        lambda platform, head_dim: paged_cache.Paging(kernel=True, interpret=True))
+    out, engine = _run(wide_head_qwen3, prompts, _paged(cfg))
+    assert traced and all(traced), "decode did not go through the kernel"
+    _assert_same(out, dense)
+    assert engine.stats["forked"] > 0 and engine.stats["page_refs_max"] > 1
+    out, engine = _run(wide_head_qwen3, prompts, _paged(cfg, kv_pool_tokens=28))
+    _assert_same(out, dense)
+    assert engine.stats["preempted"] > 0 and engine.stats["resumed"] > 0
+    assert engine.page_pool.in_use() == 0
     _decoded_once(out, engine.stats)
 
 

@@ -18,6 +18,7 @@ import datetime
 import hashlib
 import json
 import logging
+import os
 import pathlib
 import shutil
 import sys
@@ -169,6 +170,7 @@ def stage_values(cfg: Any, stage: str) -> Values:
     for key in _SELECTORS:
         flat.pop(key, None)
     _keep_own_credit(flat, stage)
+    _in_run_terms(flat, getattr(cfg, "run_dir", None))
     data_path = full.get("data", {}).get("path")
     # Only stages known to read the data file hash it: a custom stage (the demo's base)
     # may be the one that writes it, and would see it change under itself.
@@ -178,6 +180,35 @@ def stage_values(cfg: Any, stage: str) -> Values:
         flat["inputs.data"] = digests[0] if isinstance(data_path, str) else digests
     # What the manifest stores reads back as JSON: compare like with like.
     return json.loads(json.dumps(flat, default=str))
+
+
+# How a path inside the run directory is recorded: relative to it, so that a run directory
+# copied or moved elsewhere (another disk, a bucket mounted at another path, a second VM)
+# resumes. The demo points the model and the data at its own outputs (`base/hf`,
+# `data/train.jsonl`); absolute, those paths changed with every copy and stopped the rerun as
+# drift. A path outside the run directory stays as given: it names an input of its own.
+RUN_DIR_TOKEN = "$RUN_DIR"
+
+
+def _in_run_terms(flat: Values, root: Any) -> None:
+    """Rewrites (in place) every path value under `root` as `$RUN_DIR/relative/path`."""
+    if root is None:
+        return
+    base = os.path.abspath(os.fspath(root))
+
+    def rewrite(value: Any) -> Any:
+        if isinstance(value, list):
+            return [rewrite(v) for v in value]
+        if not isinstance(value, str) or os.sep not in value or value.startswith(RUN_DIR_TOKEN):
+            return value
+        path = os.path.abspath(os.path.expanduser(value))
+        if path != base and not path.startswith(base + os.sep):
+            return value
+        rel = pathlib.PurePath(os.path.relpath(path, base)).as_posix()
+        return RUN_DIR_TOKEN if rel == "." else f"{RUN_DIR_TOKEN}/{rel}"
+
+    for key, value in flat.items():
+        flat[key] = rewrite(value)
 
 
 def _keep_own_credit(flat: Values, stage: str) -> None:
@@ -232,6 +263,7 @@ def check(run_dir: rundir.RunDir, cfg: Any, stages: list[str]) -> None:
             continue
         recorded_values = recorded_config(entry)
         _keep_own_credit(recorded_values, stage)  # recorded with every method's options
+        _in_run_terms(recorded_values, run_dir.root)  # recorded absolute by older jaxint
         values = _judged(entry, recorded_values, values)
         if recorded_values:  # settings added since the stage ran, left at their default
             added = _added_at_default(cfg, recorded_values, values)

@@ -165,3 +165,64 @@ def test_restart_from_sft_also_moves_rl_only_when_its_own_settings_changed(tmp_p
         assert ("rl_baseline" in {p.name for p in archive.iterdir()}) is moves, changed
         assert ("rl_baseline" in run.manifest()["stages"]) is not moves, changed
         drift.check(run, after, ["rl_baseline"])  # the rerun starts: nothing left drifted
+
+
+def _inside(ws, out):
+    """A run whose model and data live inside its own run directory, as the demo's do
+    (`base/hf`, `data/train.jsonl`): generate only."""
+    import shutil
+
+    root = out / "tiny"
+    shutil.copytree(ws / "model", root / "base" / "hf")
+    (root / "data").mkdir()
+    shutil.copy(ws / "problems.jsonl", root / "data" / "train.jsonl")
+    return root
+
+
+def _gen_inside(ws, out):
+    root = out / "tiny"
+    return _gen(ws, out, f"model.path={root / 'base' / 'hf'}",
+                f"data.path={root / 'data' / 'train.jsonl'}")
+
+
+def test_a_copied_run_directory_resumes(workspace, tmp_path):  # noqa: F811
+    """Paths inside the run directory are recorded relative to it ($RUN_DIR/...): a copy in
+    another place resumes with nothing recomputed (it failed as drift of model.path and
+    data.path when they were recorded absolute), while a path outside stays what it was."""
+    import shutil
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    _inside(workspace, first)
+    loop.Pipeline(_gen_inside(workspace, first), progress=False).run()
+    entry = json.loads((first / "tiny" / "manifest.json").read_text())["stages"]["generate"]
+    assert entry["config"]["model.path"] == "$RUN_DIR/base/hf"
+    assert entry["config"]["data.path"] == "$RUN_DIR/data/train.jsonl"
+    shutil.copytree(first, second)
+    before = _mtimes(second / "tiny")
+    loop.Pipeline(_gen_inside(workspace, second), progress=False).run()
+    assert _mtimes(second / "tiny") == before
+    # The copy pointed at the original's model instead: that is another input.
+    with pytest.raises(drift.ConfigDriftError,
+                       match=r"generate: model.path: '\$RUN_DIR/base/hf' -> '/"):
+        loop.Pipeline(_gen(workspace, second, f"model.path={first / 'tiny' / 'base' / 'hf'}",
+                           f"data.path={second / 'tiny' / 'data' / 'train.jsonl'}"),
+                      progress=False).run()
+
+
+def test_an_entry_recorded_with_absolute_paths_resumes_in_place(workspace, tmp_path):  # noqa: F811
+    """A run directory written before paths were recorded relative (absolute paths into
+    itself in the manifest) still resumes where it is."""
+    _inside(workspace, tmp_path)
+    loop.Pipeline(_gen_inside(workspace, tmp_path), progress=False).run()
+    manifest_path = tmp_path / "tiny" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    entry = manifest["stages"]["generate"]
+    root = str(tmp_path / "tiny")
+    entry["config"] = {k: v.replace("$RUN_DIR", root) if isinstance(v, str) else v
+                       for k, v in entry["config"].items()}
+    entry["fingerprint"] = drift.fingerprint(entry["config"])
+    assert entry["config"]["model.path"] == f"{root}/base/hf"
+    manifest_path.write_text(json.dumps(manifest))
+    before = _mtimes(tmp_path / "tiny")
+    loop.Pipeline(_gen_inside(workspace, tmp_path), progress=False).run()
+    assert _mtimes(tmp_path / "tiny") == before

@@ -354,8 +354,25 @@ class _Run:
             self.held = None
         self._drop_class_pages(keep=self.held[0] if self.held is not None else None)
 
+    def _order_free(self, free: list[int], cls: int | None) -> None:
+        """Paged runs split the pool per shard: free slots are taken (in place) from the
+        shard with the most pages a sample of class `cls` could use (its free pages, plus
+        the prompt pages that class already holds there), slots of one shard together so a
+        forked class stays in one shard. In slot order, the head of the queue waited for
+        pages in the first free slot's shard while another shard had both a free slot and
+        pages (`stats["admission_waits"]` counts such waits)."""
+        if self.pages is None or self.pool.shards == 1 or len(free) < 2:
+            return
+        held = self.class_pages.get(cls, {}) if cls is not None else {}
+
+        def room(shard: int) -> int:
+            return self.pool.free_pages(shard) + len(held.get(shard, ()))
+
+        free.sort(key=lambda i: (-room(self.pages.shard(i)), self.pages.shard(i), i))
+
     def _fill_rows(self, free: list[int], bar: progress_lib.Bar) -> None:
         """New prompts into free slots, one prefill row per class, bucketed by length."""
+        self._order_free(free, self.queue.head_class())
         rows = self._admit_rows(self.queue.take_rows(free, self.width))
         groups: dict[int, list[list[queue_lib.Start]]] = collections.defaultdict(list)
         for row in rows:
@@ -369,6 +386,7 @@ class _Run:
         """Starts queued samples of the held prompt's class in free slots, no prefill."""
         if self.held is None:
             return
+        self._order_free(free, self.held[0])
         starts = self._admit(self.queue.take_class(self.held[0], free))
         if not starts:
             return
@@ -556,6 +574,7 @@ class _Run:
                 "prefill_rows", "prefill_tokens", "prefill_tokens_padded", "forked",
                 "preempted", "resumed", "decoded_tokens", "attended_positions")},
             **({"pages_peak": float(self.pool.peak_in_use),
+                "admission_waits": float(self.counts["admission_waits"]),
                 "page_refs_max": float(self.pool.max_refs)} if self.pool is not None else {}),
         }
 
@@ -574,6 +593,7 @@ class _Run:
             if not self._admit_one(st):
                 self.queue.put_back(starts[k:])
                 self.starved = True
+                self.counts["admission_waits"] += 1
                 return starts[:k]
         return starts
 

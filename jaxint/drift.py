@@ -211,6 +211,17 @@ def _in_run_terms(flat: Values, root: Any) -> None:
         flat[key] = rewrite(value)
 
 
+def _first_root(run_dir: rundir.RunDir) -> list[pathlib.Path]:
+    """Where the run directory was first written (`config.yaml`'s out_dir / name), if that
+    is readable: an older manifest recorded absolute paths under it, and a copy of such a
+    directory resumes only if those are read relative to it."""
+    try:
+        first = yaml.safe_load((run_dir.root / "config.yaml").read_text(encoding="utf-8"))
+        return [pathlib.Path(first["out_dir"]) / first["name"]]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return []
+
+
 def _keep_own_credit(flat: Values, stage: str) -> None:
     """An RL stage computes with one credit method: `rl.credit` (`credit_METHOD` for `jaxint
     compare`'s stages); the other methods' option sections (`rl.vineppo.k`, ...) are no part
@@ -253,6 +264,7 @@ def check(run_dir: rundir.RunDir, cfg: Any, stages: list[str]) -> None:
     """Raises ConfigDriftError if any of `stages` already ran (done or started) with other
     values than `cfg` gives it; stages recorded without a fingerprint (older runs) pass."""
     recorded = run_dir.manifest()["stages"]
+    roots = [run_dir.root, *_first_root(run_dir)]
     problems = []
     for stage in stages:
         entry = recorded.get(stage) or {}
@@ -263,7 +275,8 @@ def check(run_dir: rundir.RunDir, cfg: Any, stages: list[str]) -> None:
             continue
         recorded_values = recorded_config(entry)
         _keep_own_credit(recorded_values, stage)  # recorded with every method's options
-        _in_run_terms(recorded_values, run_dir.root)  # recorded absolute by older jaxint
+        for root in roots:  # paths recorded absolute by older jaxint, here or where it ran
+            _in_run_terms(recorded_values, root)
         values = _judged(entry, recorded_values, values)
         if recorded_values:  # settings added since the stage ran, left at their default
             added = _added_at_default(cfg, recorded_values, values)

@@ -211,7 +211,9 @@ def test_a_copied_run_directory_resumes(workspace, tmp_path):  # noqa: F811
 
 def test_an_entry_recorded_with_absolute_paths_resumes_in_place(workspace, tmp_path):  # noqa: F811
     """A run directory written before paths were recorded relative (absolute paths into
-    itself in the manifest) still resumes where it is."""
+    itself in the manifest) still resumes where it is, and where it is copied."""
+    import shutil
+
     _inside(workspace, tmp_path)
     loop.Pipeline(_gen_inside(workspace, tmp_path), progress=False).run()
     manifest_path = tmp_path / "tiny" / "manifest.json"
@@ -226,3 +228,9 @@ def test_an_entry_recorded_with_absolute_paths_resumes_in_place(workspace, tmp_p
     before = _mtimes(tmp_path / "tiny")
     loop.Pipeline(_gen_inside(workspace, tmp_path), progress=False).run()
     assert _mtimes(tmp_path / "tiny") == before
+    # And copied elsewhere: its config.yaml says where it was first written.
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(tmp_path / "tiny", copy / "tiny")
+    before = _mtimes(copy / "tiny")
+    loop.Pipeline(_gen_inside(workspace, copy), progress=False).run()
+    assert _mtimes(copy / "tiny") == before
